@@ -1,1 +1,32 @@
-//! placeholder
+//! Watchkeeper's write-ahead log and snapshot files.
+//!
+//! A [`Wal`] owns one directory holding preallocated segment files of checksummed records
+//! (`log-<first index>.wal`) and snapshot files (`snapshot-<index>.snap`). The server's log
+//! thread does group commit with it: [`Wal::append`] every waiting entry, [`Wal::sync`] once
+//! (one write, one fdatasync), then acknowledge them all. Nothing is durable before `sync`.
+//!
+//! [`Wal::open`] recovers: the newest valid snapshot, then every record after it. A torn final
+//! write (a partial or garbled last record followed only by zeros, in the last segment) is cut
+//! off with a warning; any other damage, or a gap in the indexes, refuses to open with an error
+//! naming the file and byte offset, because repairing it could drop acknowledged writes.
+//!
+//! Snapshots are written to a temporary file, fsynced, renamed and the directory fsynced; then
+//! segments wholly covered by them are removed. Every size read from disk is checked against a
+//! limit before anything is allocated for it.
+//!
+//! Synchronous std I/O: run it on a thread of its own.
+
+mod dir;
+mod error;
+mod options;
+mod record;
+mod recovery;
+mod segment;
+mod snapshot;
+mod wal;
+
+pub use error::LogError;
+pub use options::{LogOptions, MAX_SEGMENT_BYTES, MAX_SNAPSHOT_BYTES};
+pub use recovery::{Recovery, TailRepair};
+pub use snapshot::write_snapshot_file;
+pub use wal::Wal;
