@@ -1,8 +1,10 @@
-//! The data records shared by requests, responses and the tree: `Stat`, `Id`, `ACL`.
+//! The data records shared by requests, responses and the tree: `Stat`, `Id`, `ACL`, and
+//! `ClientInfo` (whoAmI's answer).
 
 use bytes::BufMut;
 
 use crate::DecodeError;
+use crate::field::jute_record;
 use crate::jute::{JuteReader, JuteWrite, Record};
 
 /// A znode's metadata, field for field as ZooKeeper's `Stat`.
@@ -144,4 +146,18 @@ pub fn encode_acls<B: BufMut + ?Sized>(acls: &[Acl], w: &mut B) {
 /// Decodes a vector of ACLs (null reads as empty).
 pub fn decode_acls(r: &mut JuteReader<'_>) -> Result<Vec<Acl>, DecodeError> {
     r.read_vec(Acl::MIN_ENCODED_LEN, Acl::decode)
+}
+
+jute_record!(
+    /// One identity of a connection as whoAmI reports it: `ClientInfo {authScheme, user}`.
+    ClientInfo {
+        auth_scheme: String,
+        /// The user name, or another id such as the client's address for the `ip` scheme.
+        user: String,
+    }
+);
+
+impl ClientInfo {
+    /// Smallest wire encoding (two empty strings), for bounding vector lengths.
+    pub const MIN_ENCODED_LEN: usize = 8;
 }

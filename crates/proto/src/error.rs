@@ -1,4 +1,6 @@
-//! Why a frame could not be decoded.
+//! Why a frame or record could not be decoded.
+
+use crate::codes::OpCode;
 
 /// A received record did not decode. The server answers with a closed connection (or, for a
 /// request body, MarshallingError) and never panics.
@@ -16,4 +18,19 @@ pub enum DecodeError {
     TrailingBytes(usize),
     #[error("unknown {what} value {value}")]
     UnknownValue { what: &'static str, value: i32 },
+    /// The opcode exists but a client never sends it after a request header (notification,
+    /// createSession, error), or no reply body belongs to it.
+    #[error("opcode {0:?} has no {1} body")]
+    NoBodyForOpCode(OpCode, &'static str),
+    /// A multi holding a read op, or a multiRead holding a write op.
+    #[error("{sub_op:?} is not allowed inside {multi:?}")]
+    MultiOpNotAllowed { multi: OpCode, sub_op: OpCode },
+}
+
+/// A length prefix that cannot start a valid frame. The connection cannot be resynchronised
+/// after one, so it must be closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {len} is outside 0..={max} (jute.maxbuffer)")]
+    BadLength { len: i32, max: usize },
 }
