@@ -58,6 +58,9 @@ enum Undo {
 
 type OpOutcome = Result<(OpResult, Undo), ErrorCode>;
 
+#[cfg(test)]
+mod tests;
+
 impl DataTree {
     /// Applies one entry at `zxid` (strictly increasing from call to call). A failed op changes
     /// nothing but the tree's last zxid, which always becomes `zxid`.
