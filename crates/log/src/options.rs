@@ -75,7 +75,6 @@ mod tests {
         let opts = LogOptions {
             segment_bytes: 1024,
             max_record_bytes: 1024,
-            ..LogOptions::default()
         };
         assert!(matches!(
             opts.validate(),

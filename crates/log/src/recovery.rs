@@ -66,23 +66,25 @@ pub(crate) fn recover(
     if let Some(&first) = kept.first()
         && first > snap_index + 1
     {
-        return Err(damaged_newer.unwrap_or(LogError::Gap {
+        let gap = LogError::Gap {
             file: dir.join(dir::segment_name(first)),
             offset: 0,
             expected: snap_index + 1,
             found: first,
-        }));
+        };
+        return Err(damaged_newer.map_or(gap, |(_, e)| e));
     }
     for (k, &first) in kept.iter().enumerate() {
         let path = dir.join(dir::segment_name(first));
         if let Some(expected) = next {
             if first > expected {
-                return Err(damaged_newer.unwrap_or(LogError::Gap {
+                let gap = LogError::Gap {
                     file: path,
                     offset: 0,
                     expected,
                     found: first,
-                }));
+                };
+                return Err(damaged_newer.map_or(gap, |(_, e)| e));
             }
             if first < expected {
                 return Err(LogError::CorruptSegment {
@@ -121,6 +123,12 @@ pub(crate) fn recover(
     }
 
     let log_end = next.map_or(0, |n| n - 1);
+    if let Some((index, e)) = damaged_newer
+        && index > log_end.max(snap_index)
+    {
+        // The damaged snapshot held entries that neither the older one nor the log has.
+        return Err(e);
+    }
     let mut remove: Vec<u64> = stale.to_vec();
     let resume = if log_end < snap_index {
         // The whole log is older than the snapshot (a snapshot installed past the log's end,
@@ -167,30 +175,30 @@ pub(crate) fn recover(
     ))
 }
 
-/// The newest snapshot that passes its checks, and the error of a newer damaged one if any.
-/// Fails if there are snapshots and none is usable.
+/// The newest snapshot that passes its checks, and the index and error of the newest damaged
+/// one above it if any. Fails if there are snapshots and none is usable.
 #[allow(clippy::type_complexity)]
 fn newest_snapshot(
     dir: &Path,
     indexes: &[u64],
-) -> Result<(Option<(u64, Vec<u8>)>, Option<LogError>), LogError> {
-    let mut damaged: Option<LogError> = None;
+) -> Result<(Option<(u64, Vec<u8>)>, Option<(u64, LogError)>), LogError> {
+    let mut damaged: Option<(u64, LogError)> = None;
     for &index in indexes.iter().rev() {
         match read_snapshot(dir, index) {
             Ok(payload) => {
-                if let Some(e) = &damaged {
+                if let Some((_, e)) = &damaged {
                     tracing::warn!(error = %e, fallback = index, "newest snapshot is damaged; recovering from an older one");
                 }
                 return Ok((Some((index, payload)), damaged));
             }
             Err(e @ (LogError::CorruptSnapshot { .. } | LogError::SnapshotTooLarge { .. })) => {
-                damaged.get_or_insert(e);
+                damaged.get_or_insert((index, e));
             }
             Err(e) => return Err(e),
         }
     }
     match damaged {
-        Some(e) => Err(e),
+        Some((_, e)) => Err(e),
         None => Ok((None, None)),
     }
 }

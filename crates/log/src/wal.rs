@@ -135,7 +135,8 @@ impl Wal {
     }
 
     /// Writes what is buffered and fdatasyncs: one positioned write and one fdatasync for the
-    /// whole batch. Every record appended before this returns `Ok` is durable.
+    /// whole batch. Every record appended before this returns `Ok` is durable. (Records can
+    /// reach the disk earlier, when a full segment is written out, but only this promises it.)
     pub fn sync(&mut self) -> Result<(), LogError> {
         self.check_poisoned()?;
         let flushed = match &mut self.active {
@@ -322,3 +323,7 @@ fn write_all_at(mut file: &File, buf: &[u8], offset: u64) -> std::io::Result<()>
     file.seek(SeekFrom::Start(offset))?;
     file.write_all(buf)
 }
+
+#[cfg(test)]
+#[path = "wal_tests.rs"]
+mod tests;
