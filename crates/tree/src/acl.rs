@@ -65,13 +65,15 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> bool {
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        auth.iter().filter(|cid| cid.scheme == a.id.scheme).any(|cid| {
-            if a.id.scheme == "ip" {
-                ip::matches(&cid.id, &a.id.id)
-            } else {
-                cid.id == a.id.id
-            }
-        })
+        auth.iter()
+            .filter(|cid| cid.scheme == a.id.scheme)
+            .any(|cid| {
+                if a.id.scheme == "ip" {
+                    ip::matches(&cid.id, &a.id.id)
+                } else {
+                    cid.id == a.id.id
+                }
+            })
     })
 }
 
@@ -138,8 +140,14 @@ mod tests {
     fn digest_of_known_value() {
         // ZooKeeper's own build configures this super digest for the password "test"
         // (zookeeper-server/pom.xml); also `printf super:test | openssl sha1 -binary | base64`.
-        assert_eq!(digest_id("super:test"), "super:D/InIHSb7yEEbrWz8b9l71RjZJU=");
-        assert_eq!(digest_id("user:password"), "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=");
+        assert_eq!(
+            digest_id("super:test"),
+            "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+        );
+        assert_eq!(
+            digest_id("user:password"),
+            "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
+        );
         // The user part stops at the first colon; the whole text is hashed.
         assert!(digest_id("a:b:c").starts_with("a:"));
         assert_ne!(digest_id("a:b:c"), digest_id("a:b"));
@@ -159,14 +167,25 @@ mod tests {
         assert!(check(&a, READ, &[]));
         assert!(check(&a, WRITE, &[]));
         assert!(!check(&a, DELETE, &[]));
-        assert!(!check(&Acl::read_unsafe(), CREATE, &[Id::new("ip", "1.2.3.4")]));
+        assert!(!check(
+            &Acl::read_unsafe(),
+            CREATE,
+            &[Id::new("ip", "1.2.3.4")]
+        ));
     }
 
     #[test]
     fn digest_matches_exactly_and_ip_by_range() {
-        let a = [acl(ALL, "digest", &digest_id("bob:pw")), acl(READ, "ip", "10.0.0.0/8")];
+        let a = [
+            acl(ALL, "digest", &digest_id("bob:pw")),
+            acl(READ, "ip", "10.0.0.0/8"),
+        ];
         assert!(check(&a, WRITE, &[Id::new("digest", digest_id("bob:pw"))]));
-        assert!(!check(&a, WRITE, &[Id::new("digest", digest_id("bob:other"))]));
+        assert!(!check(
+            &a,
+            WRITE,
+            &[Id::new("digest", digest_id("bob:other"))]
+        ));
         assert!(check(&a, READ, &[Id::new("ip", "10.1.2.3")]));
         assert!(!check(&a, WRITE, &[Id::new("ip", "10.1.2.3")]));
         assert!(!check(&a, READ, &[Id::new("ip", "11.1.2.3")]));
@@ -227,7 +246,10 @@ mod tests {
         let out = validate_and_fixup(&[acl(READ | ADMIN, "auth", "")], &auth).unwrap();
         assert_eq!(
             out,
-            vec![acl(READ | ADMIN, "digest", "a:x"), acl(READ | ADMIN, "digest", "b:y")]
+            vec![
+                acl(READ | ADMIN, "digest", "a:x"),
+                acl(READ | ADMIN, "digest", "b:y")
+            ]
         );
         // Only an address identity: nothing to expand to.
         assert_eq!(

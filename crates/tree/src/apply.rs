@@ -223,7 +223,11 @@ impl DataTree {
     /// Deletes the session's ephemerals in path order, then forgets the session. Closing an
     /// unknown session is a no-op success, as in ZooKeeper.
     fn close_session(&mut self, cx: &mut Cx<'_>) -> OpResult {
-        let paths = self.ephemerals.get(&cx.session).cloned().unwrap_or_default();
+        let paths = self
+            .ephemerals
+            .get(&cx.session)
+            .cloned()
+            .unwrap_or_default();
         for p in &paths {
             // remove_node drops each path from the session's set, and the set once empty.
             self.delete_unchecked(cx, p);

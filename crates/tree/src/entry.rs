@@ -32,7 +32,10 @@ pub struct Entry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// `Entry::session` is the new session's id.
-    CreateSession { timeout_ms: i32, password: Vec<u8> },
+    CreateSession {
+        timeout_ms: i32,
+        password: Vec<u8>,
+    },
     /// Closes `Entry::session`, deleting its ephemerals.
     CloseSession,
     /// `ttl_ms` is the request's TTL for `PersistentWithTtl`/`PersistentSequentialWithTtl`
@@ -45,16 +48,32 @@ pub enum Op {
         mode: CreateMode,
         ttl_ms: i64,
     },
-    Delete { path: String, version: i32 },
-    SetData { path: String, data: Vec<u8>, version: i32 },
-    SetAcl { path: String, acl: Vec<Acl>, version: i32 },
-    Check { path: String, version: i32 },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
     /// Sub-ops: Create, Delete, SetData, Check. Anything else (ZooKeeper cannot even decode such
     /// a multi) fails the whole op with `MarshallingError`.
     Multi(Vec<Op>),
     /// Server-internal: the container/TTL checker asks to delete a node; apply re-checks the
     /// condition (see [`crate::DataTree::reap_candidates`]).
-    ReapNode { path: String },
+    ReapNode {
+        path: String,
+    },
 }
 
 impl Op {
@@ -316,8 +335,11 @@ pub(crate) mod tests {
                     version
                 }
             ),
-            (path, arb_acl(), any::<i32>())
-                .prop_map(|(path, acl, version)| Op::SetAcl { path, acl, version }),
+            (path, arb_acl(), any::<i32>()).prop_map(|(path, acl, version)| Op::SetAcl {
+                path,
+                acl,
+                version
+            }),
             (path, any::<i32>()).prop_map(|(path, version)| Op::Check { path, version }),
             path.prop_map(|path| Op::ReapNode { path }),
         ]
@@ -411,7 +433,9 @@ pub(crate) mod tests {
         b.extend_from_slice(&i32::MAX.to_be_bytes());
         assert!(matches!(
             Entry::decode(&b),
-            Err(EntryDecodeError::Jute(DecodeError::LengthBeyondInput { .. }))
+            Err(EntryDecodeError::Jute(
+                DecodeError::LengthBeyondInput { .. }
+            ))
         ));
     }
 

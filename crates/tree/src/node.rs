@@ -197,8 +197,14 @@ mod tests {
     #[test]
     fn owner_encodings_match_zookeeper() {
         assert_eq!(NodeKind::Container.stored_owner(), i64::MIN);
-        assert_eq!(NodeKind::Ttl(1000).stored_owner() as u64, 0xff00_0000_0000_03e8);
-        assert_eq!(NodeKind::Ttl(MAX_TTL_MS).stored_owner() as u64, 0xff00_00ff_ffff_ffff);
+        assert_eq!(
+            NodeKind::Ttl(1000).stored_owner() as u64,
+            0xff00_0000_0000_03e8
+        );
+        assert_eq!(
+            NodeKind::Ttl(MAX_TTL_MS).stored_owner() as u64,
+            0xff00_00ff_ffff_ffff
+        );
         for k in [
             NodeKind::Persistent,
             NodeKind::Ephemeral(0x0100_0000_0000_0001),
@@ -210,8 +216,14 @@ mod tests {
             assert_eq!(NodeKind::from_stored_owner(k.stored_owner()), Some(k));
         }
         // Reserved bits set, or a zero TTL: not something ZooKeeper can have written.
-        assert_eq!(NodeKind::from_stored_owner(0xff00_0100_0000_0001u64 as i64), None);
-        assert_eq!(NodeKind::from_stored_owner(0xff00_0000_0000_0000u64 as i64), None);
+        assert_eq!(
+            NodeKind::from_stored_owner(0xff00_0100_0000_0001u64 as i64),
+            None
+        );
+        assert_eq!(
+            NodeKind::from_stored_owner(0xff00_0000_0000_0000u64 as i64),
+            None
+        );
     }
 
     #[test]
@@ -228,7 +240,7 @@ mod tests {
         assert!(is_reserved_session_id(0xff00_0000_0000_0001u64 as i64));
         assert!(!is_reserved_session_id(1));
         assert!(!is_reserved_session_id(0xfe00_0000_0000_0001u64 as i64));
-        assert!(!is_reserved_session_id(-1i64 & 0x7fff_ffff_ffff_ffff));
+        assert!(!is_reserved_session_id(i64::MAX));
     }
 
     #[test]

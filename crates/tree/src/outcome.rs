@@ -9,10 +9,17 @@ use watchkeeper_proto::{Acl, ErrorCode, Stat};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpResult {
     /// `path` is the actual (possibly sequential) name.
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    DataSet { stat: Stat },
-    AclSet { stat: Stat },
+    DataSet {
+        stat: Stat,
+    },
+    AclSet {
+        stat: Stat,
+    },
     Checked,
     /// Every sub-op succeeded; one result each, in order.
     Multi(Vec<OpResult>),

@@ -33,9 +33,8 @@ fn is_valid(path: &str) -> bool {
     }
     // Splitting the remainder gives every segment; a trailing slash or "//" shows up as an
     // empty segment, which ZooKeeper rejects either as "ends with /" or "empty node name".
-    rest.split('/').all(|seg| {
-        !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_allowed_char)
-    })
+    rest.split('/')
+        .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_allowed_char))
 }
 
 /// ZooKeeper's forbidden ranges, on UTF-16 code units: NUL, U+0001–U+001F, U+007F–U+009F,
@@ -90,7 +89,17 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        for p in ["/", "/a", "/a/b", "/zookeeper/quota", "/a.b", "/...", "/a/.b", "/é", "/a b"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/zookeeper/quota",
+            "/a.b",
+            "/...",
+            "/a/.b",
+            "/é",
+            "/a b",
+        ] {
             assert_eq!(validate(p), Ok(()), "{p}");
         }
     }
@@ -125,7 +134,14 @@ mod tests {
 
     #[test]
     fn boundary_characters_are_allowed() {
-        for p in ["/a\u{20}", "/a\u{7e}", "/a\u{a0}", "/a\u{d7ff}", "/a\u{f900}", "/a\u{ffef}"] {
+        for p in [
+            "/a\u{20}",
+            "/a\u{7e}",
+            "/a\u{a0}",
+            "/a\u{d7ff}",
+            "/a\u{f900}",
+            "/a\u{ffef}",
+        ] {
             assert_eq!(validate(p), Ok(()), "{p:?}");
         }
     }

@@ -28,6 +28,9 @@ const MIN_SESSION_LEN: usize = 8 + 4 + 4;
 const MIN_ACL_LIST_LEN: usize = 4;
 const MIN_NODE_LEN: usize = 4 + 4 + 4 + 5 * 8 + 3 * 4 + 8;
 
+#[cfg(test)]
+mod tests;
+
 /// Why bytes are not a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotDecodeError {
@@ -48,7 +51,11 @@ pub enum SnapshotDecodeError {
     #[error("node {0} comes before its parent")]
     OrphanNode(String),
     #[error("node {path} refers to ACL #{index}, the table has {len}")]
-    AclIndex { path: String, index: i32, len: usize },
+    AclIndex {
+        path: String,
+        index: i32,
+        len: usize,
+    },
     #[error("node {path} has an invalid ephemeralOwner {owner:#x}")]
     EphemeralOwner { path: String, owner: i64 },
     #[error("ephemeral node {path} belongs to unknown session {session:#x}")]
@@ -116,12 +123,12 @@ impl DataTree {
     /// Rebuilds a tree from [`DataTree::encode_snapshot`] bytes; indexes are recomputed.
     pub fn decode_snapshot(b: &[u8]) -> Result<DataTree, SnapshotDecodeError> {
         let rest = b.strip_prefix(MAGIC).ok_or(SnapshotDecodeError::BadMagic)?;
-        let (&version, rest) = rest
-            .split_first()
-            .ok_or(SnapshotDecodeError::Jute(DecodeError::UnexpectedEof {
-                needed: 1,
-                remaining: 0,
-            }))?;
+        let (&version, rest) =
+            rest.split_first()
+                .ok_or(SnapshotDecodeError::Jute(DecodeError::UnexpectedEof {
+                    needed: 1,
+                    remaining: 0,
+                }))?;
         if version != FORMAT_VERSION {
             return Err(SnapshotDecodeError::UnsupportedVersion(version));
         }
@@ -166,12 +173,7 @@ impl DataTree {
         Ok(t)
     }
 
-    fn add_decoded(
-        &mut self,
-        i: usize,
-        p: String,
-        node: Node,
-    ) -> Result<(), SnapshotDecodeError> {
+    fn add_decoded(&mut self, i: usize, p: String, node: Node) -> Result<(), SnapshotDecodeError> {
         if (i == 0) != (p == path::ROOT) {
             return Err(if i == 0 {
                 SnapshotDecodeError::MissingRoot
@@ -201,10 +203,10 @@ impl DataTree {
             Some(NodeKind::Ephemeral(_)) => return Err(SnapshotDecodeError::EphemeralParent(p)),
             Some(_) => {}
         }
-        if let NodeKind::Ephemeral(session) = node.kind {
-            if !self.sessions.contains_key(&session) {
-                return Err(SnapshotDecodeError::UnknownOwner { path: p, session });
-            }
+        if let NodeKind::Ephemeral(session) = node.kind
+            && !self.sessions.contains_key(&session)
+        {
+            return Err(SnapshotDecodeError::UnknownOwner { path: p, session });
         }
         self.insert_node(p, node);
         Ok(())
@@ -238,12 +240,11 @@ fn read_node(
         aversion: r.read_i32()?,
     };
     let owner = r.read_i64()?;
-    let kind = NodeKind::from_stored_owner(owner).ok_or_else(|| {
-        SnapshotDecodeError::EphemeralOwner {
+    let kind =
+        NodeKind::from_stored_owner(owner).ok_or_else(|| SnapshotDecodeError::EphemeralOwner {
             path: p.clone(),
             owner,
-        }
-    })?;
+        })?;
     Ok((
         p,
         Node {

@@ -354,7 +354,11 @@ impl DataTree {
         assert_eq!(ttls, self.ttls);
         assert_eq!(acl_refs, self.acl_refs);
         for (a, _) in self.acl_refs.iter() {
-            let shared = self.nodes.values().filter(|n| Arc::ptr_eq(&n.acl, a)).count();
+            let shared = self
+                .nodes
+                .values()
+                .filter(|n| Arc::ptr_eq(&n.acl, a))
+                .count();
             assert_eq!(shared as u64, self.acl_refs[a], "ACL {a:?} not shared");
         }
         // ZooKeeper's map also holds "" (length 0) for the root, so the sums agree.
@@ -388,7 +392,10 @@ mod tests {
         assert_eq!(cfg.acl(), Acl::read_unsafe().as_slice());
         assert_eq!(cfg.stat().aversion, -1);
         assert_eq!(cfg.acl()[0].perms, perms::READ);
-        assert_eq!(t.node("/zookeeper/quota").unwrap().acl(), Acl::open_unsafe());
+        assert_eq!(
+            t.node("/zookeeper/quota").unwrap().acl(),
+            Acl::open_unsafe()
+        );
         assert_eq!(t.all_children_number("/"), Some(3));
         assert_eq!(t.all_children_number("/zookeeper"), Some(2));
         assert_eq!(t.all_children_number("/zookeeper/quota"), Some(0));

@@ -82,7 +82,10 @@ impl H {
     }
 
     fn create_acl(&mut self, path: &str, mode: CreateMode, acl: Vec<Acl>) -> (String, Stat) {
-        match self.run(Op::create(path, b"data".to_vec(), acl, mode)).result {
+        match self
+            .run(Op::create(path, b"data".to_vec(), acl, mode))
+            .result
+        {
             Ok(OpResult::Created { path, stat }) => (path, stat),
             other => panic!("create {path}: {other:?}"),
         }
@@ -117,7 +120,12 @@ fn acl(perms: i32, scheme: &str, id: &str) -> Vec<Acl> {
 fn create_sets_stats_and_reports_changes() {
     let mut h = H::new();
     let root_before = h.stat("/");
-    let a = h.run(Op::create("/a", b"hello".to_vec(), Acl::open_unsafe(), Persistent));
+    let a = h.run(Op::create(
+        "/a",
+        b"hello".to_vec(),
+        Acl::open_unsafe(),
+        Persistent,
+    ));
     let z = h.zxid;
     let Ok(OpResult::Created { path, stat }) = a.result else {
         panic!("{a:?}")
@@ -142,7 +150,10 @@ fn create_sets_stats_and_reports_changes() {
     assert_eq!(h.stat("/a"), stat);
     assert_eq!(
         a.changes,
-        vec![Change::Created("/a".into()), Change::ChildrenChanged("/".into())]
+        vec![
+            Change::Created("/a".into()),
+            Change::ChildrenChanged("/".into())
+        ]
     );
     let root = h.stat("/");
     assert_eq!(root.cversion, root_before.cversion + 1);
@@ -169,7 +180,10 @@ fn create_errors() {
     let mut h = H::new();
     h.create("/a", Persistent);
     h.create("/e", Ephemeral);
-    assert_eq!(h.err(create_op("/missing/x", Persistent)), ErrorCode::NoNode);
+    assert_eq!(
+        h.err(create_op("/missing/x", Persistent)),
+        ErrorCode::NoNode
+    );
     assert_eq!(h.err(create_op("/a", Persistent)), ErrorCode::NodeExists);
     assert_eq!(h.err(create_op("/", Persistent)), ErrorCode::NodeExists);
     assert_eq!(
@@ -185,11 +199,18 @@ fn create_errors() {
         ErrorCode::InvalidAcl
     );
     for bad in ["abc", "", "/a\0b"] {
-        assert_eq!(h.err(create_op(bad, Persistent)), ErrorCode::BadArguments, "{bad:?}");
+        assert_eq!(
+            h.err(create_op(bad, Persistent)),
+            ErrorCode::BadArguments,
+            "{bad:?}"
+        );
     }
     // With the parent present, the full path check comes after the parent lookup.
     assert_eq!(h.err(create_op("/a/", Persistent)), ErrorCode::BadArguments);
-    assert_eq!(h.err(create_op("/a/.", Persistent)), ErrorCode::BadArguments);
+    assert_eq!(
+        h.err(create_op("/a/.", Persistent)),
+        ErrorCode::BadArguments
+    );
     assert_eq!(h.err(create_op("//", Persistent)), ErrorCode::BadArguments);
 }
 
@@ -230,7 +251,10 @@ fn create_error_precedence_follows_zookeeper() {
         ErrorCode::InvalidAcl
     );
     // A missing parent before the path check: "/a//b" has parent "/a/", which does not exist.
-    assert_eq!(h.err(create_op("/missing//x", Persistent)), ErrorCode::NoNode);
+    assert_eq!(
+        h.err(create_op("/missing//x", Persistent)),
+        ErrorCode::NoNode
+    );
     assert_eq!(h.err(create_op("/missing/", Persistent)), ErrorCode::NoNode);
     // NoAuth before the path check, NodeExists and NoChildrenForEphemerals.
     assert_eq!(h.err(create_op("/locked/", Persistent)), ErrorCode::NoAuth);
@@ -239,8 +263,14 @@ fn create_error_precedence_follows_zookeeper() {
         vec![Id::new("super", "")],
         create_op("/locked/child", Persistent),
     );
-    assert_eq!(h.err(create_op("/locked/child", Persistent)), ErrorCode::NoAuth);
-    assert_eq!(h.err(create_op("/locked2/x", Persistent)), ErrorCode::NoAuth);
+    assert_eq!(
+        h.err(create_op("/locked/child", Persistent)),
+        ErrorCode::NoAuth
+    );
+    assert_eq!(
+        h.err(create_op("/locked2/x", Persistent)),
+        ErrorCode::NoAuth
+    );
     assert_eq!(h.err(create_op("/e/x", Persistent)), ErrorCode::NoAuth);
     assert_eq!(h.err(create_op("/locked2/", Persistent)), ErrorCode::NoAuth);
 }
@@ -270,16 +300,34 @@ fn ttl_validation() {
     let mut h = H::new();
     for ttl in [0, -1, MAX_TTL_MS + 1, i64::MAX] {
         for mode in [PersistentWithTtl, PersistentSequentialWithTtl] {
-            assert_eq!(h.err(ttl_op("/t", mode, ttl)), ErrorCode::BadArguments, "{ttl}");
+            assert_eq!(
+                h.err(ttl_op("/t", mode, ttl)),
+                ErrorCode::BadArguments,
+                "{ttl}"
+            );
         }
     }
-    for mode in [Persistent, Ephemeral, PersistentSequential, EphemeralSequential, Container] {
+    for mode in [
+        Persistent,
+        Ephemeral,
+        PersistentSequential,
+        EphemeralSequential,
+        Container,
+    ] {
         assert_eq!(h.err(ttl_op("/t", mode, 0)), ErrorCode::BadArguments);
         assert_eq!(h.err(ttl_op("/t", mode, 100)), ErrorCode::BadArguments);
-        assert!(h.run(ttl_op(&format!("/ok{}", mode.as_i32()), mode, -5)).result.is_ok());
+        assert!(
+            h.run(ttl_op(&format!("/ok{}", mode.as_i32()), mode, -5))
+                .result
+                .is_ok()
+        );
     }
     assert!(h.run(ttl_op("/t1", PersistentWithTtl, 1)).result.is_ok());
-    assert!(h.run(ttl_op("/t2", PersistentWithTtl, MAX_TTL_MS)).result.is_ok());
+    assert!(
+        h.run(ttl_op("/t2", PersistentWithTtl, MAX_TTL_MS))
+            .result
+            .is_ok()
+    );
     assert_eq!(h.t.node("/t2").unwrap().ttl_ms(), Some(MAX_TTL_MS));
 }
 
@@ -316,8 +364,9 @@ fn sequential_names_come_from_the_parent_cversion() {
     assert_eq!(h.create("/s/m", Container).0, "/s/m");
     // "/" + suffix: a sequential create of "/" itself is a top-level node.
     assert_eq!(h.create("/", PersistentSequential).0, "/0000000001");
-    let Ok(OpResult::Created { path, .. }) =
-        h.run(ttl_op("/s/t", PersistentSequentialWithTtl, 10)).result
+    let Ok(OpResult::Created { path, .. }) = h
+        .run(ttl_op("/s/t", PersistentSequentialWithTtl, 10))
+        .result
     else {
         panic!()
     };
@@ -339,7 +388,10 @@ fn sequential_name_that_exists_is_node_exists() {
     let mut h = H::new();
     h.create("/s", Persistent);
     h.create("/s/x0000000001", Persistent);
-    assert_eq!(h.err(create_op("/s/x", PersistentSequential)), ErrorCode::NodeExists);
+    assert_eq!(
+        h.err(create_op("/s/x", PersistentSequential)),
+        ErrorCode::NodeExists
+    );
 }
 
 // ---------------------------------------------------------------- delete
@@ -357,7 +409,10 @@ fn delete_updates_parent_and_reports_changes() {
     assert_eq!(a.result, Ok(OpResult::Deleted));
     assert_eq!(
         a.changes,
-        vec![Change::Deleted("/a/b".into()), Change::ChildrenChanged("/a".into())]
+        vec![
+            Change::Deleted("/a/b".into()),
+            Change::ChildrenChanged("/a".into())
+        ]
     );
     let after = h.stat("/a");
     // Clients see the deletion as one more child change.
@@ -374,10 +429,25 @@ fn delete_errors_and_precedence() {
     let mut h = H::new();
     h.create("/a", Persistent);
     h.create("/a/b", Persistent);
-    h.create_acl("/nodelete", Persistent, acl(ALL & !DELETE, "world", "anyone"));
-    h.run_full(S1, vec![Id::new("super", "")], create_op("/nodelete/x", Persistent));
-    for special in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config", "", "a", "/a\0"]
-    {
+    h.create_acl(
+        "/nodelete",
+        Persistent,
+        acl(ALL & !DELETE, "world", "anyone"),
+    );
+    h.run_full(
+        S1,
+        vec![Id::new("super", "")],
+        create_op("/nodelete/x", Persistent),
+    );
+    for special in [
+        "/",
+        "/zookeeper",
+        "/zookeeper/quota",
+        "/zookeeper/config",
+        "",
+        "a",
+        "/a\0",
+    ] {
         assert_eq!(
             h.err(Op::Delete {
                 path: special.into(),
@@ -457,8 +527,15 @@ fn set_data_errors_and_precedence() {
     assert_eq!(h.err(set("relative", -1)), ErrorCode::BadArguments);
     assert_eq!(h.err(set("/ro", 3)), ErrorCode::NoAuth);
     assert_eq!(h.err(set("/zookeeper/config", -1)), ErrorCode::NoAuth);
-    assert_eq!(h.run_as(999, set("/a/", -1)).result, Err(ErrorCode::SessionExpired));
-    assert!(h.run_full(S1, vec![Id::new("super", "")], set("/ro", -1)).result.is_ok());
+    assert_eq!(
+        h.run_as(999, set("/a/", -1)).result,
+        Err(ErrorCode::SessionExpired)
+    );
+    assert!(
+        h.run_full(S1, vec![Id::new("super", "")], set("/ro", -1))
+            .result
+            .is_ok()
+    );
 }
 
 #[test]
@@ -514,13 +591,22 @@ fn set_acl_errors_and_precedence() {
         acl,
         version: v,
     };
-    assert_eq!(h.err(set("/a", Acl::open_unsafe(), 4)), ErrorCode::BadVersion);
-    assert_eq!(h.err(set("/missing", Acl::open_unsafe(), -1)), ErrorCode::NoNode);
+    assert_eq!(
+        h.err(set("/a", Acl::open_unsafe(), 4)),
+        ErrorCode::BadVersion
+    );
+    assert_eq!(
+        h.err(set("/missing", Acl::open_unsafe(), -1)),
+        ErrorCode::NoNode
+    );
     // InvalidACL before NoNode; BadArguments before InvalidACL.
     assert_eq!(h.err(set("/missing", vec![], -1)), ErrorCode::InvalidAcl);
     assert_eq!(h.err(set("/a/", vec![], -1)), ErrorCode::BadArguments);
     // The "auth" scheme needs an authenticated (digest) identity.
-    assert_eq!(h.err(set("/a", acl(ALL, "auth", ""), -1)), ErrorCode::InvalidAcl);
+    assert_eq!(
+        h.err(set("/a", acl(ALL, "auth", ""), -1)),
+        ErrorCode::InvalidAcl
+    );
     let me = Id::new("digest", digest_id("bob:secret"));
     let a = h.run_full(S1, vec![me.clone()], set("/a", acl(ALL, "auth", ""), -1));
     assert!(a.result.is_ok(), "{a:?}");
@@ -532,7 +618,11 @@ fn set_acl_errors_and_precedence() {
         version: -1,
     });
     assert_eq!(read.result, Err(ErrorCode::NoAuth));
-    assert!(h.run_full(S1, vec![me], set("/a", Acl::open_unsafe(), -1)).result.is_ok());
+    assert!(
+        h.run_full(S1, vec![me], set("/a", Acl::open_unsafe(), -1))
+            .result
+            .is_ok()
+    );
 }
 
 #[test]
@@ -600,9 +690,13 @@ fn multi_success_applies_everything_in_order() {
         panic!("{a:?}")
     };
     assert_eq!(results.len(), 6);
-    assert!(matches!(&results[1], OpResult::Created { path, stat } if path == "/m/c-0000000000" && stat.czxid == z));
+    assert!(
+        matches!(&results[1], OpResult::Created { path, stat } if path == "/m/c-0000000000" && stat.czxid == z)
+    );
     assert!(matches!(&results[2], OpResult::Created { path, .. } if path == "/m/c-0000000001"));
-    assert!(matches!(&results[3], OpResult::DataSet { stat } if stat.version == 1 && stat.mzxid == z));
+    assert!(
+        matches!(&results[3], OpResult::DataSet { stat } if stat.version == 1 && stat.mzxid == z)
+    );
     assert_eq!(results[4], OpResult::Checked);
     assert_eq!(results[5], OpResult::Deleted);
     assert_eq!(
@@ -656,7 +750,9 @@ fn multi_failure_reports_codes_and_changes_nothing() {
     use ErrorCode::{BadVersion, Ok as K, RuntimeInconsistency as RI};
     assert_eq!(
         a.result,
-        Ok(OpResult::MultiFailed(vec![K, K, K, K, K, K, BadVersion, RI]))
+        Ok(OpResult::MultiFailed(vec![
+            K, K, K, K, K, K, BadVersion, RI
+        ]))
     );
     // H::run_full checked the tree is unchanged but for the zxid; spot-check indexes too.
     assert_eq!(h.t.ephemerals(S1).collect::<Vec<_>>(), vec!["/e"]);
@@ -770,7 +866,10 @@ fn close_session_deletes_ephemerals_in_order() {
     let a = h.run(Op::CloseSession);
     assert_eq!(a.result, Ok(OpResult::SessionClosed));
     assert!(a.changes.is_empty());
-    assert_eq!(h.run_as(0, Op::CloseSession).result, Ok(OpResult::SessionClosed));
+    assert_eq!(
+        h.run_as(0, Op::CloseSession).result,
+        Ok(OpResult::SessionClosed)
+    );
     // The closed session can do nothing more.
     assert_eq!(
         h.err(Op::SetData {
@@ -822,7 +921,10 @@ fn containers_are_reaped_once_used_and_empty() {
     h.create("/fresh", Container);
     assert!(h.t.reap_candidates(i64::MAX, 10).is_empty());
     let reap = |p: &str| Op::ReapNode { path: p.into() };
-    assert_eq!(h.run_as(0, reap("/fresh")).result, Err(ErrorCode::BadVersion));
+    assert_eq!(
+        h.run_as(0, reap("/fresh")).result,
+        Err(ErrorCode::BadVersion)
+    );
     h.create("/c/x", Persistent);
     assert!(h.t.reap_candidates(0, 10).is_empty());
     assert_eq!(h.run_as(0, reap("/c")).result, Err(ErrorCode::NotEmpty));
@@ -835,13 +937,22 @@ fn containers_are_reaped_once_used_and_empty() {
     assert_eq!(a.result, Ok(OpResult::Reaped));
     assert_eq!(
         a.changes,
-        vec![Change::Deleted("/c".into()), Change::ChildrenChanged("/".into())]
+        vec![
+            Change::Deleted("/c".into()),
+            Change::ChildrenChanged("/".into())
+        ]
     );
     assert!(h.t.reap_candidates(0, 10).is_empty());
     assert_eq!(h.run_as(0, reap("/c")).result, Err(ErrorCode::NoNode));
-    assert_eq!(h.run_as(0, reap("/zookeeper")).result, Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.run_as(0, reap("/zookeeper")).result,
+        Err(ErrorCode::BadArguments)
+    );
     h.create("/plain", Persistent);
-    assert_eq!(h.run_as(0, reap("/plain")).result, Err(ErrorCode::BadVersion));
+    assert_eq!(
+        h.run_as(0, reap("/plain")).result,
+        Err(ErrorCode::BadVersion)
+    );
 }
 
 #[test]
@@ -943,7 +1054,10 @@ fn all_children_number_counts_descendants() {
     assert_eq!(h.t.all_children_number("/a"), Some(2));
     assert_eq!(h.t.all_children_number("/a/b/c"), Some(0));
     assert_eq!(h.t.all_children_number("/"), Some(7));
-    assert_eq!(h.t.children_sorted("/").unwrap(), vec!["a", "ab", "zookeeper"]);
+    assert_eq!(
+        h.t.children_sorted("/").unwrap(),
+        vec!["a", "ab", "zookeeper"]
+    );
 }
 
 #[test]
