@@ -42,8 +42,11 @@ pub use header::{ReplyHeader, RequestHeader};
 pub use jute::{JuteReader, JuteWrite, Record};
 pub use message::{Request, Response};
 pub use multi::{MultiHeader, MultiOp, MultiRequest, MultiResponse, MultiResult};
-pub use session::{ConnectRequest, ConnectResponse};
-pub use watches::WatcherEvent;
+// The body modules hold nothing but record types, so all of them are named from the root.
+pub use requests::*;
+pub use responses::*;
+pub use session::{ConnectRequest, ConnectResponse, SESSION_PASSWORD_LEN};
+pub use watches::*;
 
 /// The default `jute.maxbuffer`: the largest frame a server accepts (1 MiB - 1).
 pub const DEFAULT_MAX_BUFFER: usize = 0xfffff;

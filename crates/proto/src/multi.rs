@@ -416,6 +416,14 @@ mod tests {
 
     proptest! {
         #[test]
+        fn multi_header_round_trips(op in any::<i32>(), done in any::<bool>(), err in any::<i32>()) {
+            let h = MultiHeader { op, done, err };
+            let b = h.to_bytes();
+            prop_assert_eq!(b.len(), MultiHeader::ENCODED_LEN);
+            prop_assert_eq!(MultiHeader::decode_exact(&b)?, h);
+        }
+
+        #[test]
         fn multi_request_round_trips(m in multi_request()) {
             prop_assert_eq!(MultiRequest::decode_exact(&m.to_bytes())?, m);
         }
