@@ -42,7 +42,7 @@ pub enum LogError {
     #[error(
         "append of entry {got} refused: the log ends at {last}, so the next entry must be {}; \
          this is a bug in the caller",
-        last + 1
+        last.saturating_add(1)
     )]
     OutOfOrder { last: u64, got: u64 },
 

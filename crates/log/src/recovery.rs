@@ -53,9 +53,10 @@ pub(crate) fn recover(
 
     // Segments whose successor starts at or below snap_index + 1 hold only entries the
     // snapshot covers (an interrupted purge left them); they are not read.
+    let after_snap = snap_index.saturating_add(1);
     let segs = &listing.segments;
     let keep_from = (0..segs.len())
-        .find(|&i| segs.get(i + 1).is_none_or(|&next| next > snap_index + 1))
+        .find(|&i| segs.get(i + 1).is_none_or(|&next| next > after_snap))
         .unwrap_or(segs.len());
     let (stale, kept) = segs.split_at(keep_from);
 
@@ -64,12 +65,12 @@ pub(crate) fn recover(
     let mut next: Option<u64> = None;
     let mut resume_at = 0u64;
     if let Some(&first) = kept.first()
-        && first > snap_index + 1
+        && first > after_snap
     {
         let gap = LogError::Gap {
             file: dir.join(dir::segment_name(first)),
             offset: 0,
-            expected: snap_index + 1,
+            expected: after_snap,
             found: first,
         };
         return Err(damaged_newer.map_or(gap, |(_, e)| e));
@@ -113,7 +114,7 @@ pub(crate) fn recover(
                 entries.push((r.index, payload.to_vec()));
             }
         }
-        next = Some(first + scan.records.len() as u64);
+        next = Some(first.saturating_add(scan.records.len() as u64));
         if is_last {
             resume_at = scan.end as u64;
             if let Some(torn) = scan.torn {

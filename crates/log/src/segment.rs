@@ -83,7 +83,7 @@ pub(crate) fn scan(
                     payload_len,
                 });
                 pos = payload_start + payload_len;
-                expected += 1;
+                expected = expected.saturating_add(1);
                 continue;
             }
             Parsed::End => {
@@ -126,7 +126,7 @@ fn classify_damage(
         )));
     }
     // Damage always contains a nonzero byte: zeros parse as the end.
-    let last_nonzero = buf.iter().rposition(|&b| b != 0).unwrap_or(pos);
+    let last_nonzero = buf.iter().rposition(|&b| b != 0).unwrap_or(pos).max(pos);
     let bytes = last_nonzero + 1 - pos;
     let one_record = RECORD_HEADER_BYTES + max_record_bytes;
     if bytes > one_record {

@@ -640,3 +640,11 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn wal_can_move_to_the_log_thread() {
+    fn is_send<T: Send>() {}
+    is_send::<Wal>();
+    is_send::<Recovery>();
+    is_send::<LogError>();
+}

@@ -71,7 +71,7 @@ fn crash_child() {
         // Acknowledged only now, after the fdatasync.
         println!("acked {}", wal.last_index());
         batches += 1;
-        if batches % 8 == 0 {
+        if batches.is_multiple_of(8) {
             let at = wal.last_index().saturating_sub(rng.below(100));
             wal.install_snapshot(at, &snapshot_content(at), 2)
                 .expect("snapshot");
