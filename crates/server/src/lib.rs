@@ -1,1 +1,22 @@
-//! placeholder
+//! The Watchkeeper server: a single-node coordination service that speaks Apache ZooKeeper's
+//! client protocol.
+//!
+//! The parts, in the order a request meets them:
+//! - [`connection`]: framing, the handshake and four-letter words, one task per connection;
+//! - `core`: the single task that owns the tree, the watch index and the sessions, runs reads,
+//!   proposes writes and applies them in zxid order once durable;
+//! - `persist`: the log thread (group commit, snapshots);
+//! - [`outbox`]: each connection's bounded outbound queue.
+//!
+//! Start one with [`RunningServer::start`] and a [`Config`].
+
+pub mod config;
+pub mod connection;
+mod core;
+mod fourlw;
+pub mod outbox;
+mod persist;
+mod server;
+
+pub use config::{Config, ConfigError, FourLetterWhitelist};
+pub use server::{RunningServer, StartError};

@@ -1,0 +1,95 @@
+//! `watchkeeper serve`: configuration from flags and `zoo.cfg`, then run until SIGTERM/Ctrl-C.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use watchkeeper_server::{Config, RunningServer};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A ZooKeeper-format config file (clientPort, dataDir, tickTime, …). Flags override it.
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Port clients connect to [default: 2181].
+    #[arg(long)]
+    client_port: Option<u16>,
+    /// Address to listen on [default: 0.0.0.0].
+    #[arg(long)]
+    client_address: Option<IpAddr>,
+    /// Where snapshots and the log live [default: ./watchkeeper-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Base time unit in milliseconds [default: 2000].
+    #[arg(long)]
+    tick_time: Option<u64>,
+    /// Allow TTL nodes (ZooKeeper's extendedTypesEnabled).
+    #[arg(long)]
+    extended_types: bool,
+    /// Four-letter words to answer, comma separated, or * for all.
+    #[arg(long)]
+    four_letter_words: Option<String>,
+}
+
+impl ServeArgs {
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut cfg = match &self.config {
+            Some(path) => Config::from_zoo_cfg(path)?,
+            None => Config::default(),
+        };
+        let mut overrides = String::new();
+        if let Some(t) = self.tick_time {
+            overrides.push_str(&format!("tickTime={t}\n"));
+        }
+        if let Some(w) = &self.four_letter_words {
+            overrides.push_str(&format!("4lw.commands.whitelist={w}\n"));
+        }
+        if self.extended_types {
+            overrides.push_str("extendedTypesEnabled=true\n");
+        }
+        cfg.apply_zoo_cfg(std::path::Path::new("<command line>"), &overrides)?;
+        if let Some(port) = self.client_port {
+            cfg.client_addr.set_port(port);
+        }
+        if let Some(ip) = self.client_address {
+            cfg.client_addr = SocketAddr::new(ip, cfg.client_addr.port());
+        }
+        if let Some(dir) = &self.data_dir {
+            cfg.data_dir = dir.clone();
+        }
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let cfg = args.config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("watchkeeper")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let server = RunningServer::start(cfg).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

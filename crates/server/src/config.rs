@@ -1,0 +1,357 @@
+//! Server settings: defaults, the command line's overrides, and ZooKeeper's own `zoo.cfg` format.
+//!
+//! Every setting has a bound; a malformed value is an error that names the file and line, so an
+//! operator can fix it. Keys we do not know are logged and ignored, as ZooKeeper does, so an
+//! existing `zoo.cfg` works unchanged.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything a running server needs to know. Build with [`Config::default`] and adjust, or
+/// parse a `zoo.cfg` with [`Config::from_zoo_cfg`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address and port clients connect to. Port 0 picks a free port (tests).
+    pub client_addr: SocketAddr,
+    /// Snapshots live here.
+    pub data_dir: PathBuf,
+    /// The write-ahead log lives here (ZooKeeper's `dataLogDir`); defaults to `data_dir`.
+    pub data_log_dir: Option<PathBuf>,
+    /// The basic time unit; session timeouts are negotiated in multiples of it.
+    pub tick_time: Duration,
+    /// Session timeouts asked for are clamped to [min, max]. Defaults: 2 and 20 ticks.
+    pub min_session_timeout: Option<Duration>,
+    pub max_session_timeout: Option<Duration>,
+    /// Concurrent connections allowed from one IP address; 0 means unlimited.
+    pub max_client_cnxns: usize,
+    /// Largest frame accepted from a client (`jute.maxbuffer`); a larger one closes the connection.
+    pub max_buffer: usize,
+    /// Four-letter words answered; the others get ZooKeeper's "not in the whitelist" reply.
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// TTL nodes (`createTTL`) are allowed only when this is on, as in ZooKeeper.
+    pub extended_types_enabled: bool,
+    /// How often empty containers and expired TTL nodes are looked for.
+    pub container_check_interval: Duration,
+    /// `super:<base64 sha1>` from `zookeeper.DigestAuthenticationProvider.superDigest`.
+    pub super_digest: Option<String>,
+    /// Log entries between snapshots.
+    pub snap_count: u64,
+    /// Snapshots kept on disk (`autopurge.snapRetainCount`).
+    pub snap_retain_count: usize,
+    /// Bytes queued for one connection before it is judged too slow and disconnected.
+    pub max_outbound_bytes: usize,
+    /// Watches one session may hold; `None` is unlimited, as in ZooKeeper.
+    pub max_watches_per_session: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 2181),
+            data_dir: PathBuf::from("watchkeeper-data"),
+            data_log_dir: None,
+            tick_time: Duration::from_millis(2000),
+            min_session_timeout: None,
+            max_session_timeout: None,
+            max_client_cnxns: 60,
+            max_buffer: watchkeeper_proto::DEFAULT_MAX_BUFFER,
+            four_letter_whitelist: FourLetterWhitelist::default(),
+            extended_types_enabled: false,
+            container_check_interval: Duration::from_secs(60),
+            super_digest: None,
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            max_outbound_bytes: 64 << 20,
+            max_watches_per_session: None,
+        }
+    }
+}
+
+/// Which four-letter words are answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterWhitelist {
+    All,
+    Only(Vec<String>),
+}
+
+impl Default for FourLetterWhitelist {
+    /// ZooKeeper 3.9 answers only `srvr` unless `4lw.commands.whitelist` says otherwise.
+    fn default() -> Self {
+        FourLetterWhitelist::Only(vec!["srvr".to_string()])
+    }
+}
+
+impl FourLetterWhitelist {
+    pub fn allows(&self, cmd: &str) -> bool {
+        match self {
+            FourLetterWhitelist::All => true,
+            FourLetterWhitelist::Only(list) => list.iter().any(|c| c == cmd),
+        }
+    }
+
+    fn parse(value: &str) -> Self {
+        let words: Vec<String> = value
+            .split(',')
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.iter().any(|w| w == "*") {
+            FourLetterWhitelist::All
+        } else {
+            let mut words = words;
+            // ZooKeeper always answers srvr, whatever the list says.
+            if !words.iter().any(|w| w == "srvr") {
+                words.push("srvr".to_string());
+            }
+            FourLetterWhitelist::Only(words)
+        }
+    }
+}
+
+/// A `zoo.cfg` could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: `{key}` has a bad value `{value}`: {why}")]
+    BadValue {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        value: String,
+        why: String,
+    },
+    #[error("{path}:{line}: expected `key=value`, found `{text}`")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        text: String,
+    },
+    #[error(
+        "minSessionTimeout ({min:?}) is larger than maxSessionTimeout ({max:?}); lower the first or raise the second"
+    )]
+    TimeoutRange { min: Duration, max: Duration },
+}
+
+impl Config {
+    /// The negotiated session timeout for a requested one, clamped as ZooKeeper does.
+    pub fn negotiate_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout().as_millis() as i64;
+        let max = self.max_session_timeout().as_millis() as i64;
+        (requested_ms as i64).clamp(min, max.max(min)) as i32
+    }
+
+    pub fn min_session_timeout(&self) -> Duration {
+        self.min_session_timeout.unwrap_or(self.tick_time * 2)
+    }
+
+    pub fn max_session_timeout(&self) -> Duration {
+        self.max_session_timeout.unwrap_or(self.tick_time * 20)
+    }
+
+    /// Where the write-ahead log lives.
+    pub fn log_dir(&self) -> &Path {
+        self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+
+    /// Reads a ZooKeeper `zoo.cfg`, starting from the defaults.
+    pub fn from_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut cfg = Config::default();
+        cfg.apply_zoo_cfg(path, &text)?;
+        Ok(cfg)
+    }
+
+    /// Applies the settings of a `zoo.cfg` text on top of `self`.
+    pub fn apply_zoo_cfg(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        let mut port: Option<u16> = None;
+        let mut addr: Option<IpAddr> = None;
+        for (i, raw) in text.lines().enumerate() {
+            let line = i + 1;
+            let trimmed = raw.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
+                continue;
+            }
+            let Some((key, value)) = trimmed.split_once(['=', ':']) else {
+                return Err(ConfigError::Syntax {
+                    path: path.to_owned(),
+                    line,
+                    text: trimmed.to_owned(),
+                });
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let bad = |why: &str| ConfigError::BadValue {
+                path: path.to_owned(),
+                line,
+                key: key.to_owned(),
+                value: value.to_owned(),
+                why: why.to_owned(),
+            };
+            let num = |max: u64| -> Result<u64, ConfigError> {
+                let n: u64 = value
+                    .parse()
+                    .map_err(|_| bad("expected a whole non-negative number"))?;
+                if n > max {
+                    return Err(bad(&format!("must be at most {max}")));
+                }
+                Ok(n)
+            };
+            let flag = || -> Result<bool, ConfigError> {
+                match value.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" => Ok(true),
+                    "false" | "no" | "0" => Ok(false),
+                    _ => Err(bad("expected true or false")),
+                }
+            };
+            match key {
+                "clientPort" => port = Some(num(u16::MAX as u64)? as u16),
+                "clientPortAddress" => {
+                    addr = Some(value.parse().map_err(|_| bad("expected an IP address"))?)
+                }
+                "dataDir" => self.data_dir = PathBuf::from(value),
+                "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
+                "tickTime" => {
+                    let ms = num(3_600_000)?;
+                    if ms == 0 {
+                        return Err(bad("must be at least 1 millisecond"));
+                    }
+                    self.tick_time = Duration::from_millis(ms);
+                }
+                "minSessionTimeout" => {
+                    self.min_session_timeout = Some(Duration::from_millis(num(86_400_000)?))
+                }
+                "maxSessionTimeout" => {
+                    self.max_session_timeout = Some(Duration::from_millis(num(86_400_000)?))
+                }
+                "maxClientCnxns" => self.max_client_cnxns = num(1_000_000)? as usize,
+                "jute.maxbuffer" => {
+                    let n = num(256 << 20)? as usize;
+                    if n < 1024 {
+                        return Err(bad("must be at least 1024 bytes"));
+                    }
+                    self.max_buffer = n;
+                }
+                "4lw.commands.whitelist" => {
+                    self.four_letter_whitelist = FourLetterWhitelist::parse(value)
+                }
+                "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                    self.extended_types_enabled = flag()?
+                }
+                "znode.container.checkIntervalMs" => {
+                    let ms = num(86_400_000)?;
+                    if ms == 0 {
+                        return Err(bad("must be at least 1 millisecond"));
+                    }
+                    self.container_check_interval = Duration::from_millis(ms);
+                }
+                "zookeeper.DigestAuthenticationProvider.superDigest" | "superDigest" => {
+                    if !value.starts_with("super:") || value.len() <= "super:".len() {
+                        return Err(bad("expected super:<base64 sha1 digest>"));
+                    }
+                    self.super_digest = Some(value.to_owned());
+                }
+                "snapCount" => {
+                    let n = num(100_000_000)?;
+                    if n < 2 {
+                        return Err(bad("must be at least 2"));
+                    }
+                    self.snap_count = n;
+                }
+                "autopurge.snapRetainCount" => {
+                    self.snap_retain_count = (num(1000)? as usize).max(1);
+                }
+                "watchkeeper.maxWatchesPerSession" => {
+                    let n = num(u32::MAX as u64)? as usize;
+                    self.max_watches_per_session = (n > 0).then_some(n);
+                }
+                "watchkeeper.maxOutboundBytes" => {
+                    let n = num(1 << 34)? as usize;
+                    if n < 1 << 16 {
+                        return Err(bad("must be at least 65536"));
+                    }
+                    self.max_outbound_bytes = n;
+                }
+                _ => tracing::warn!(file = %path.display(), line, key, "unknown setting ignored"),
+            }
+        }
+        if port.is_some() || addr.is_some() {
+            self.client_addr = SocketAddr::new(
+                addr.unwrap_or(self.client_addr.ip()),
+                port.unwrap_or(self.client_addr.port()),
+            );
+        }
+        self.validate()
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let (min, max) = (self.min_session_timeout(), self.max_session_timeout());
+        if min > max {
+            return Err(ConfigError::TimeoutRange { min, max });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        c.apply_zoo_cfg(Path::new("zoo.cfg"), text)?;
+        Ok(c)
+    }
+
+    #[test]
+    fn reads_zookeeper_settings() {
+        let c = parse(
+            "# comment\ntickTime=500\nclientPort=2999\nclientPortAddress=127.0.0.1\n\
+             dataDir=/tmp/d\ndataLogDir=/tmp/l\nmaxClientCnxns=5\njute.maxbuffer=4096\n\
+             4lw.commands.whitelist=ruok, mntr\nextendedTypesEnabled=true\n\
+             znode.container.checkIntervalMs=100\nsomethingElse=1\n",
+        )
+        .unwrap();
+        assert_eq!(c.tick_time, Duration::from_millis(500));
+        assert_eq!(c.client_addr, "127.0.0.1:2999".parse().unwrap());
+        assert_eq!(c.log_dir(), Path::new("/tmp/l"));
+        assert_eq!(c.max_client_cnxns, 5);
+        assert_eq!(c.max_buffer, 4096);
+        assert!(c.four_letter_whitelist.allows("mntr"));
+        assert!(!c.four_letter_whitelist.allows("dump"));
+        assert!(c.extended_types_enabled);
+        assert_eq!(c.container_check_interval, Duration::from_millis(100));
+        assert_eq!(c.min_session_timeout(), Duration::from_millis(1000));
+        assert_eq!(c.max_session_timeout(), Duration::from_millis(10_000));
+    }
+
+    #[test]
+    fn bad_value_names_the_line() {
+        let err = parse("tickTime=2000\nclientPort=abc\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("zoo.cfg:2"), "{msg}");
+        assert!(msg.contains("clientPort"), "{msg}");
+    }
+
+    #[test]
+    fn timeouts_are_clamped() {
+        let c = parse("tickTime=1000\n").unwrap();
+        assert_eq!(c.negotiate_timeout(100), 2000);
+        assert_eq!(c.negotiate_timeout(5000), 5000);
+        assert_eq!(c.negotiate_timeout(1_000_000), 20_000);
+        assert!(parse("minSessionTimeout=9000\nmaxSessionTimeout=100\n").is_err());
+    }
+
+    #[test]
+    fn star_allows_every_word() {
+        let c = parse("4lw.commands.whitelist=*\n").unwrap();
+        assert!(c.four_letter_whitelist.allows("dump"));
+    }
+}

@@ -1,0 +1,248 @@
+//! One client connection: framing, the handshake, and the two halves that move bytes.
+//!
+//! The reader half reads length-prefixed frames (a length below zero or over `jute.maxbuffer`
+//! closes the connection before anything is allocated), decodes them and hands them to the core
+//! in arrival order. The writer half drains the connection's [`Outbox`] and writes everything that
+//! is waiting with one vectored write. The first four bytes of a connection may instead be a
+//! four-letter word, answered as text before the connection is closed.
+
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use watchkeeper_proto::{ConnectRequest, JuteReader, OpCode, Record, RequestHeader};
+
+use crate::core::{ConnId, CoreMsg, Incoming};
+use crate::fourlw;
+use crate::outbox::{CloseReason, Outbox};
+
+/// What a connection task needs from the server.
+#[derive(Clone)]
+pub(crate) struct ConnContext {
+    pub core: mpsc::Sender<CoreMsg>,
+    pub max_buffer: usize,
+    pub max_outbound_bytes: usize,
+    pub handshake_timeout: Duration,
+}
+
+/// Why reading stopped; only for the log line.
+#[derive(Debug, thiserror::Error)]
+enum ReadStop {
+    #[error("client closed the connection")]
+    Eof,
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("frame length {0} is outside 0..=jute.maxbuffer ({1})")]
+    BadLength(i32, usize),
+    #[error("malformed {what}: {err}")]
+    Malformed {
+        what: &'static str,
+        err: watchkeeper_proto::DecodeError,
+    },
+    #[error("no handshake within {0:?}")]
+    HandshakeTimeout(Duration),
+    #[error("server closed the connection")]
+    ServerClosed,
+}
+
+/// Serves one accepted socket until it closes.
+pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, ctx: ConnContext) {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+
+    let first = match tokio::time::timeout(ctx.handshake_timeout, read_len_prefix(&mut rd)).await {
+        Ok(Ok(v)) => v,
+        _ => return,
+    };
+    if let Some(cmd) = fourlw::command_from_prefix(first) {
+        answer_four_letter(cmd, wr, &ctx).await;
+        return;
+    }
+
+    let outbox = Arc::new(Outbox::new(ctx.max_outbound_bytes));
+    let writer = tokio::spawn(write_loop(wr, outbox.clone(), peer));
+    let stop = read_loop(&mut rd, first, conn, peer, &ctx, &outbox).await;
+    match &stop {
+        ReadStop::Eof | ReadStop::ServerClosed => {
+            tracing::debug!(%peer, conn, "connection closed: {stop}")
+        }
+        _ => tracing::info!(%peer, conn, "closing connection: {stop}"),
+    }
+    // Tell the core first so it stops queueing; then let the writer flush what is queued.
+    let _ = ctx.core.send(CoreMsg::Disconnected { conn }).await;
+    outbox.close();
+    let _ = writer.await;
+}
+
+async fn read_len_prefix(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<i32> {
+    rd.read_i32().await
+}
+
+async fn read_frame(
+    rd: &mut BufReader<OwnedReadHalf>,
+    len: i32,
+    max: usize,
+) -> Result<BytesMut, ReadStop> {
+    if len < 0 || len as usize > max {
+        return Err(ReadStop::BadLength(len, max));
+    }
+    let mut buf = BytesMut::zeroed(len as usize);
+    rd.read_exact(&mut buf).await?;
+    Ok(buf)
+}
+
+async fn read_loop(
+    rd: &mut BufReader<OwnedReadHalf>,
+    first_len: i32,
+    conn: ConnId,
+    peer: SocketAddr,
+    ctx: &ConnContext,
+    outbox: &Arc<Outbox>,
+) -> ReadStop {
+    let handshake = async {
+        let frame = read_frame(rd, first_len, ctx.max_buffer).await?;
+        // The trailing readOnly byte is optional; anything else left over is tolerated as old
+        // clients do not send it and some send extra padding.
+        let mut r = JuteReader::new(&frame);
+        ConnectRequest::decode(&mut r).map_err(|err| ReadStop::Malformed {
+            what: "connect request",
+            err,
+        })
+    };
+    let req = match tokio::time::timeout(ctx.handshake_timeout, handshake).await {
+        Ok(Ok(req)) => req,
+        Ok(Err(e)) => return e,
+        Err(_) => return ReadStop::HandshakeTimeout(ctx.handshake_timeout),
+    };
+    let msg = CoreMsg::Connect {
+        conn,
+        peer,
+        req,
+        outbox: outbox.clone(),
+    };
+    if ctx.core.send(msg).await.is_err() {
+        return ReadStop::ServerClosed;
+    }
+
+    loop {
+        let len = tokio::select! {
+            r = rd.read_i32() => match r {
+                Ok(len) => len,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadStop::Eof,
+                Err(e) => return ReadStop::Io(e),
+            },
+            _ = outbox.wait_closed() => return ReadStop::ServerClosed,
+        };
+        let frame = match read_frame(rd, len, ctx.max_buffer).await {
+            Ok(f) => f.freeze(),
+            Err(e) => return e,
+        };
+        let received = Instant::now();
+        let mut r = JuteReader::new(&frame);
+        let header = match RequestHeader::decode(&mut r) {
+            Ok(h) => h,
+            Err(err) => {
+                return ReadStop::Malformed {
+                    what: "request header",
+                    err,
+                };
+            }
+        };
+        let body = frame.slice(frame.len() - r.remaining()..);
+        let incoming = match OpCode::from_i32(header.op) {
+            None => Incoming::Unknown { op: header.op },
+            Some(op) => match crate::core::decode_request(op, &body) {
+                Ok(req) => Incoming::Request(req),
+                // ZooKeeper answers a body it cannot decode with MarshallingError and keeps
+                // the connection.
+                Err(err) => {
+                    tracing::debug!(%peer, conn, op = ?op, %err, "malformed request body");
+                    Incoming::Malformed
+                }
+            },
+        };
+        let msg = CoreMsg::Request {
+            conn,
+            xid: header.xid,
+            incoming,
+            received,
+        };
+        if ctx.core.send(msg).await.is_err() {
+            return ReadStop::ServerClosed;
+        }
+    }
+}
+
+/// Most frames passed to one vectored write.
+const MAX_IOV: usize = 64;
+
+async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, peer: SocketAddr) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    loop {
+        match outbox.next_batch(&mut batch).await {
+            Ok(()) => {
+                if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    outbox.close();
+                    break;
+                }
+            }
+            Err(CloseReason::Overflow) => {
+                tracing::warn!(%peer, "client is not reading its replies; outbound queue limit reached, disconnecting");
+                break;
+            }
+            Err(CloseReason::Server) => break,
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+async fn write_all_vectored(
+    wr: &mut OwnedWriteHalf,
+    frames: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut start = 0;
+    while start < frames.len() {
+        let end = (start + MAX_IOV).min(frames.len());
+        let slices: Vec<IoSlice<'_>> = frames[start..end].iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 && start < frames.len() {
+            let f = &mut frames[start];
+            if n >= f.len() {
+                n -= f.len();
+                start += 1;
+            } else {
+                f.advance(n);
+                n = 0;
+            }
+        }
+    }
+    frames.clear();
+    Ok(())
+}
+
+async fn answer_four_letter(cmd: &'static str, mut wr: OwnedWriteHalf, ctx: &ConnContext) {
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .core
+        .send(CoreMsg::FourLetter { cmd, reply: tx })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    if let Ok(text) = rx.await {
+        let _ = wr.write_all(text.as_bytes()).await;
+    }
+    let _ = wr.shutdown().await;
+}

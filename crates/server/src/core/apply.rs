@@ -1,0 +1,160 @@
+//! Applying durable entries: the tree changes, watches fire, waiters get their replies.
+
+use watchkeeper_proto::{EventType, KeeperState, perms};
+use watchkeeper_tree::{Change, Op};
+
+use super::session::Queued;
+use super::{Core, Pending, ReplyTo};
+use crate::persist::LogCmd;
+
+impl Core {
+    /// Applies, in zxid order, every pending entry up to `durable`.
+    pub(super) fn apply_durable(&mut self, durable: i64) {
+        while self.pending.front().is_some_and(|p| p.zxid <= durable) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.apply_one(p);
+        }
+        if self.since_snapshot >= self.cfg.snap_count {
+            self.take_snapshot();
+        }
+    }
+
+    fn apply_one(&mut self, p: Pending) {
+        let applied = self.tree.apply(p.zxid, &p.entry);
+        self.since_snapshot += 1;
+        // Rule 2: every notification of this entry is queued before its reply and before any
+        // read that runs after it.
+        self.notify(p.zxid, &applied.changes);
+
+        let session = p.entry.session;
+        let is_close = matches!(p.entry.op, Op::CloseSession);
+        match p.reply {
+            ReplyTo::Client {
+                conn,
+                xid,
+                op,
+                received,
+            } => {
+                if self.conns.get(&conn).is_some_and(|c| c.session == session) {
+                    let frame =
+                        super::write::write_reply(xid, p.zxid, op, &p.sub_ops, &applied.result);
+                    self.record_latency(conn, received);
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.last_zxid = p.zxid;
+                    }
+                    self.send_frame(conn, frame);
+                }
+            }
+            ReplyTo::Handshake {
+                conn,
+                read_only_byte,
+            } => {
+                let info = self
+                    .tree
+                    .session(session)
+                    .map(|i| (i.timeout_ms, i.password.clone()));
+                match (info, &applied.result) {
+                    (Some((timeout, password)), Ok(_)) => {
+                        self.send_connect_response(conn, timeout, session, password, read_only_byte)
+                    }
+                    _ => {
+                        tracing::error!(
+                            session = format_args!("{session:#x}"),
+                            "session creation failed to apply"
+                        );
+                        if let Some(c) = self.conns.get(&conn) {
+                            c.outbox.close();
+                        }
+                    }
+                }
+            }
+            ReplyTo::Nobody => {}
+        }
+
+        if let Some(s) = self.sessions.get_mut(&session)
+            && matches!(s.queue.front(), Some(Queued::Write { zxid }) if *zxid == p.zxid)
+        {
+            s.queue.pop_front();
+        }
+        if is_close {
+            self.session_closed(session);
+        } else {
+            self.drain_session_queue(session);
+        }
+    }
+
+    /// Fires the watches of one applied entry's changes.
+    fn notify(&mut self, zxid: i64, changes: &[Change]) {
+        let mut targets = Vec::new();
+        for change in changes {
+            let (path, event, acl_path) = match change {
+                Change::Created(p) => (p.as_str(), EventType::NodeCreated, Some(p.as_str())),
+                Change::Deleted(p) => (p.as_str(), EventType::NodeDeleted, None),
+                Change::DataChanged(p) => {
+                    (p.as_str(), EventType::NodeDataChanged, Some(p.as_str()))
+                }
+                Change::ChildrenChanged(p) => {
+                    (p.as_str(), EventType::NodeChildrenChanged, Some(p.as_str()))
+                }
+            };
+            targets.clear();
+            self.watches.trigger(path, event, &mut targets);
+            if targets.is_empty() {
+                continue;
+            }
+            let acl = acl_path
+                .and_then(|p| self.tree.node(p))
+                .map(|n| n.acl().to_vec());
+            // Encoded once; every connection shares these bytes.
+            let frame =
+                super::reply::notification_frame(zxid, event, KeeperState::SyncConnected, path);
+            for &session in &targets {
+                let Some(conn) = self.sessions.get(&session).and_then(|s| s.conn) else {
+                    continue;
+                };
+                let Some(c) = self.conns.get(&conn) else {
+                    continue;
+                };
+                // Events are dropped for sessions that may not read the changed node
+                // (ZooKeeper 3.9.2, CVE-2024-23944).
+                if let Some(acl) = &acl
+                    && !watchkeeper_tree::acl::check(acl, perms::READ, &c.auth)
+                {
+                    continue;
+                }
+                self.stats.notifications_sent += 1;
+                self.send_frame(conn, frame.clone());
+            }
+        }
+    }
+
+    fn take_snapshot(&mut self) {
+        let mut bytes = Vec::new();
+        self.tree.encode_snapshot(&mut bytes);
+        let zxid = self.tree.last_zxid();
+        self.since_snapshot = 0;
+        let _ = self.log.send(LogCmd::Snapshot {
+            zxid: zxid as u64,
+            bytes,
+        });
+    }
+
+    /// Proposes the removal of empty containers and expired TTL nodes.
+    pub(super) fn reap_containers(&mut self) {
+        if self.log_failed {
+            return;
+        }
+        let now = Core::now_ms();
+        for path in self.tree.reap_candidates(now, 1000) {
+            let entry = watchkeeper_tree::Entry {
+                session: 0,
+                time: now,
+                auth: Vec::new(),
+                op: Op::ReapNode { path },
+            };
+            self.propose(entry, ReplyTo::Nobody);
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The core: the one task that owns the tree, the watch index and the sessions.
+//!
+//! Every client request reaches the core in arrival order through one channel. Reads run here at
+//! once against the tree; writes become log entries that are proposed (zxid = log index), made
+//! durable by the log thread, then applied here in zxid order. Because one task does all of
+//! this, the ordering rules of the design hold by construction:
+//!
+//! 1. Replies leave a connection in request order: a session's requests queue behind its own
+//!    in-flight writes (see [`session::Queued`]), and every frame for a connection goes through
+//!    its single [`Outbox`].
+//! 2. Notifications caused by the entry at zxid Z are pushed to every watcher's outbox while that
+//!    entry is applied, before any later reply can be produced.
+//! 3. A session's read behind its own write runs only after that write is applied.
+//! 4. A notification's header carries the zxid of the entry that fired it.
+//!
+//! The core never waits on a client: outboxes are non-blocking and bounded.
+
+mod apply;
+mod auth;
+mod dispatch;
+mod fourlw_state;
+mod read;
+mod reply;
+mod session;
+mod stats;
+mod watch_ops;
+mod write;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use watchkeeper_proto::{ConnectRequest, Id, Request};
+use watchkeeper_tree::{DataTree, Entry};
+use watchkeeper_watch::WatchIndex;
+
+use crate::config::Config;
+use crate::outbox::Outbox;
+use crate::persist::{LogCmd, LogEvent};
+
+pub(crate) use dispatch::decode_request;
+pub(crate) use session::Session;
+pub(crate) use stats::Stats;
+
+/// Identifies one accepted connection for the server's lifetime.
+pub(crate) type ConnId = u64;
+
+/// A decoded request, or one whose opcode we do not know (answered Unimplemented, then closed).
+#[derive(Debug)]
+pub(crate) enum Incoming {
+    Request(Request),
+    Unknown {
+        op: i32,
+    },
+    /// A known opcode whose body did not decode: answered MarshallingError.
+    Malformed,
+}
+
+/// Messages from connection tasks to the core.
+pub(crate) enum CoreMsg {
+    Connect {
+        conn: ConnId,
+        peer: SocketAddr,
+        req: ConnectRequest,
+        outbox: Arc<Outbox>,
+    },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        incoming: Incoming,
+        received: Instant,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+    FourLetter {
+        cmd: &'static str,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+/// A live connection as the core sees it.
+pub(crate) struct Conn {
+    pub peer: SocketAddr,
+    pub outbox: Arc<Outbox>,
+    /// The session this connection serves once the handshake is done.
+    pub session: i64,
+    /// Identities proven on this connection (`ip:<addr>` from the start, then `auth` packets).
+    pub auth: Vec<Id>,
+    pub established: Instant,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub last_zxid: i64,
+    pub last_op: &'static str,
+    pub last_latency_ms: u64,
+}
+
+/// Who waits for an entry to be applied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ReplyTo {
+    /// A client's write: reply on `conn` if it is still the one that asked.
+    Client {
+        conn: ConnId,
+        xid: i32,
+        op: watchkeeper_proto::OpCode,
+        received: Instant,
+    },
+    /// A new session's handshake answer.
+    Handshake { conn: ConnId, read_only_byte: bool },
+    /// Server-internal (expiry, container reaping): nobody to answer.
+    Nobody,
+}
+
+/// An entry proposed to the log and not yet applied.
+pub(crate) struct Pending {
+    pub zxid: i64,
+    pub entry: Entry,
+    pub reply: ReplyTo,
+    /// For a multi: the opcode of each sub-op (create and create2 answer differently).
+    pub sub_ops: Vec<watchkeeper_proto::OpCode>,
+}
+
+/// Most proposed-but-unapplied entries; past this the core stops taking new requests, which
+/// pushes back on the connections (their sends wait) and so on the clients.
+const MAX_PENDING: usize = 20_000;
+
+pub(crate) struct Core {
+    pub cfg: Arc<Config>,
+    pub tree: DataTree,
+    pub watches: WatchIndex,
+    pub conns: HashMap<ConnId, Conn>,
+    pub sessions: HashMap<i64, Session>,
+    pub pending: VecDeque<Pending>,
+    /// The zxid the next proposed entry gets.
+    pub next_zxid: i64,
+    pub log: std::sync::mpsc::Sender<LogCmd>,
+    pub stats: Stats,
+    pub started: Instant,
+    /// Entries applied since the last snapshot.
+    pub since_snapshot: u64,
+    pub next_session_id: i64,
+    /// Set when the log failed: no write can be acknowledged any more.
+    pub log_failed: bool,
+}
+
+impl Core {
+    pub(crate) fn new(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        log: std::sync::mpsc::Sender<LogCmd>,
+        now_ms: i64,
+    ) -> Core {
+        let next_zxid = tree.last_zxid() + 1;
+        let mut sessions = HashMap::new();
+        let started = Instant::now();
+        // Sessions survive a restart; their timers start afresh.
+        for (id, info) in tree.sessions() {
+            sessions.insert(id, Session::restored(info.timeout_ms, started));
+        }
+        Core {
+            cfg,
+            tree,
+            watches: WatchIndex::new(),
+            conns: HashMap::new(),
+            sessions,
+            pending: VecDeque::new(),
+            next_zxid,
+            log,
+            stats: Stats::default(),
+            started,
+            since_snapshot: 0,
+            next_session_id: session::initial_session_id(now_ms),
+            log_failed: false,
+        }
+    }
+
+    /// Runs until `shutdown` flips to true or every connection sender is gone.
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<CoreMsg>,
+        mut log_events: mpsc::UnboundedReceiver<LogEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let tick_every = self.cfg.tick_time.min(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(tick_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reap = tokio::time::interval(self.cfg.container_check_interval);
+        reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                Some(ev) = log_events.recv() => match ev {
+                    LogEvent::Durable(zxid) => self.apply_durable(zxid as i64),
+                    LogEvent::Failed(why) => {
+                        tracing::error!(%why, "stopping: the write-ahead log cannot be written");
+                        self.log_failed = true;
+                        self.close_all_connections();
+                        break;
+                    }
+                },
+                msg = rx.recv(), if self.pending.len() < MAX_PENDING => match msg {
+                    Some(msg) => self.handle(msg),
+                    None => break,
+                },
+                _ = tick.tick() => self.expire_sessions(Instant::now()),
+                _ = reap.tick() => self.reap_containers(),
+            }
+        }
+        self.close_all_connections();
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Connect {
+                conn,
+                peer,
+                req,
+                outbox,
+            } => self.connect(conn, peer, req, outbox),
+            CoreMsg::Request {
+                conn,
+                xid,
+                incoming,
+                received,
+            } => self.request(conn, xid, incoming, received),
+            CoreMsg::Disconnected { conn } => self.disconnected(conn),
+            CoreMsg::FourLetter { cmd, reply } => {
+                let _ = reply.send(self.four_letter(cmd));
+            }
+        }
+    }
+
+    /// Proposes an entry: it gets the next zxid and goes to the log thread.
+    pub(crate) fn propose(&mut self, entry: Entry, reply: ReplyTo) -> i64 {
+        self.propose_with(entry, reply, Vec::new())
+    }
+
+    /// [`Core::propose`] for a multi, remembering its sub-ops' opcodes.
+    pub(crate) fn propose_with(
+        &mut self,
+        entry: Entry,
+        reply: ReplyTo,
+        sub_ops: Vec<watchkeeper_proto::OpCode>,
+    ) -> i64 {
+        let zxid = self.next_zxid;
+        self.next_zxid += 1;
+        let mut bytes = Vec::new();
+        entry.encode(&mut bytes);
+        if self
+            .log
+            .send(LogCmd::Append {
+                zxid: zxid as u64,
+                entry: bytes,
+            })
+            .is_err()
+        {
+            // The log thread is gone; the Failed event that follows stops the server.
+            self.log_failed = true;
+        }
+        self.pending.push_back(Pending {
+            zxid,
+            entry,
+            reply,
+            sub_ops,
+        });
+        zxid
+    }
+
+    fn close_all_connections(&mut self) {
+        for c in self.conns.values() {
+            c.outbox.close();
+        }
+    }
+
+    /// Milliseconds since the Unix epoch, for entry time stamps.
+    pub(crate) fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}

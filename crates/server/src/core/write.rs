@@ -1,0 +1,198 @@
+//! Writes: turning a client's request into a log entry's operation, and an applied result back
+//! into the client's reply.
+//!
+//! Everything the tree can decide from the entry alone (paths, versions, ACLs, existence) is left
+//! to apply, so that replicas decide alike. Only what depends on this server's configuration is
+//! checked here, before proposing.
+
+use bytes::Bytes;
+use watchkeeper_proto::requests::CreateRequest;
+use watchkeeper_proto::responses::{
+    Create2Response, CreateResponse, SetAclResponse, SetDataResponse,
+};
+use watchkeeper_proto::{
+    CreateMode, ErrorCode, MultiOp, MultiResponse, MultiResult, OpCode, Request, Stat,
+};
+use watchkeeper_tree::{Op, OpResult};
+
+use super::reply::{empty_frame, error_frame, reply_frame};
+use super::{ConnId, Core};
+
+/// The TTL of a create that carries none (ZooKeeper uses -1).
+const NO_TTL: i64 = -1;
+
+impl Core {
+    /// The tree operation for a write request, with the opcodes of a multi's sub-ops.
+    pub(super) fn write_op(
+        &self,
+        _conn: ConnId,
+        req: &Request,
+    ) -> Result<(Op, Vec<OpCode>), ErrorCode> {
+        Ok(match req {
+            Request::Multi(m) => {
+                let mut ops = Vec::with_capacity(m.ops.len());
+                let mut codes = Vec::with_capacity(m.ops.len());
+                for op in &m.ops {
+                    codes.push(op.op_code());
+                    ops.push(self.multi_sub_op(op)?);
+                }
+                (Op::Multi(ops), codes)
+            }
+            other => (self.single_write_op(other)?, Vec::new()),
+        })
+    }
+
+    fn single_write_op(&self, req: &Request) -> Result<Op, ErrorCode> {
+        match req {
+            Request::Create(c) | Request::Create2(c) => self.create_op(c, NO_TTL),
+            Request::CreateContainer(c) => {
+                if c.flags != CreateMode::Container.as_i32() {
+                    return Err(ErrorCode::BadArguments);
+                }
+                self.create_op(c, NO_TTL)
+            }
+            Request::CreateTtl(c) => self.create_op(
+                &CreateRequest {
+                    path: c.path.clone(),
+                    data: c.data.clone(),
+                    acl: c.acl.clone(),
+                    flags: c.flags,
+                },
+                c.ttl,
+            ),
+            Request::Delete(d) => Ok(Op::Delete {
+                path: d.path.clone(),
+                version: d.version,
+            }),
+            Request::SetData(s) => Ok(Op::SetData {
+                path: s.path.clone(),
+                data: s.data.clone(),
+                version: s.version,
+            }),
+            Request::SetAcl(s) => Ok(Op::SetAcl {
+                path: s.path.clone(),
+                acl: s.acl.clone(),
+                version: s.version,
+            }),
+            Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
+            _ => Err(ErrorCode::Unimplemented),
+        }
+    }
+
+    fn multi_sub_op(&self, op: &MultiOp) -> Result<Op, ErrorCode> {
+        match op {
+            MultiOp::Create(c) | MultiOp::Create2(c) | MultiOp::CreateContainer(c) => {
+                self.create_op(c, NO_TTL)
+            }
+            MultiOp::CreateTtl(c) => self.create_op(
+                &CreateRequest {
+                    path: c.path.clone(),
+                    data: c.data.clone(),
+                    acl: c.acl.clone(),
+                    flags: c.flags,
+                },
+                c.ttl,
+            ),
+            MultiOp::Delete(d) => Ok(Op::Delete {
+                path: d.path.clone(),
+                version: d.version,
+            }),
+            MultiOp::SetData(s) => Ok(Op::SetData {
+                path: s.path.clone(),
+                data: s.data.clone(),
+                version: s.version,
+            }),
+            MultiOp::Check(c) => Ok(Op::Check {
+                path: c.path.clone(),
+                version: c.version,
+            }),
+            // Reads inside a write multi are not allowed.
+            _ => Err(ErrorCode::BadArguments),
+        }
+    }
+
+    fn create_op(&self, c: &CreateRequest, ttl_ms: i64) -> Result<Op, ErrorCode> {
+        let mode = CreateMode::from_i32(c.flags).ok_or(ErrorCode::BadArguments)?;
+        // ZooKeeper's validateCreateRequest: TTL nodes only when extended types are enabled.
+        // Whether the TTL fits the mode is the tree's to decide.
+        if mode.is_ttl() && !self.cfg.extended_types_enabled {
+            return Err(ErrorCode::Unimplemented);
+        }
+        Ok(Op::Create {
+            path: c.path.clone(),
+            data: c.data.clone(),
+            acl: c.acl.clone(),
+            mode,
+            ttl_ms,
+        })
+    }
+}
+
+/// The reply to an applied write.
+pub(super) fn write_reply(
+    xid: i32,
+    zxid: i64,
+    op: OpCode,
+    sub_ops: &[OpCode],
+    result: &Result<OpResult, ErrorCode>,
+) -> Bytes {
+    let result = match result {
+        Ok(r) => r,
+        Err(code) => return error_frame(xid, zxid, *code),
+    };
+    match result {
+        OpResult::Created { path, stat } => create_reply(xid, zxid, op, path, *stat),
+        OpResult::DataSet { stat } => reply_frame(xid, zxid, &SetDataResponse { stat: *stat }),
+        OpResult::AclSet { stat } => reply_frame(xid, zxid, &SetAclResponse { stat: *stat }),
+        OpResult::Multi(results) => {
+            let results = results
+                .iter()
+                .zip(sub_ops)
+                .map(|(r, op)| multi_result(*op, r))
+                .collect();
+            reply_frame(xid, zxid, &MultiResponse { results })
+        }
+        // A failed multi still answers Ok in the header, with per-op codes in the body.
+        OpResult::MultiFailed(codes) => {
+            reply_frame(xid, zxid, &MultiResponse::failed(codes.iter().copied()))
+        }
+        _ => empty_frame(xid, zxid),
+    }
+}
+
+fn create_reply(xid: i32, zxid: i64, op: OpCode, path: &str, stat: Stat) -> Bytes {
+    if op == OpCode::Create {
+        reply_frame(
+            xid,
+            zxid,
+            &CreateResponse {
+                path: path.to_owned(),
+            },
+        )
+    } else {
+        reply_frame(
+            xid,
+            zxid,
+            &Create2Response {
+                path: path.to_owned(),
+                stat,
+            },
+        )
+    }
+}
+
+fn multi_result(op: OpCode, r: &OpResult) -> MultiResult {
+    match r {
+        OpResult::Created { path, stat } => {
+            if op == OpCode::Create {
+                MultiResult::Create(path.clone())
+            } else {
+                MultiResult::Create2(path.clone(), *stat)
+            }
+        }
+        OpResult::Deleted | OpResult::Reaped => MultiResult::Delete,
+        OpResult::DataSet { stat } => MultiResult::SetData(*stat),
+        OpResult::Checked => MultiResult::Check,
+        _ => MultiResult::Error(ErrorCode::SystemError.as_i32()),
+    }
+}

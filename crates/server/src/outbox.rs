@@ -1,0 +1,166 @@
+//! A connection's outbound queue: frames wait here until the connection's writer task sends them.
+//!
+//! The core pushes replies and notifications without ever waiting (it must not block on a slow
+//! client), so the queue is bounded in bytes instead: a push that would take it over the limit
+//! closes the connection. A client that stops reading therefore costs the server at most the
+//! limit, and is disconnected with a log line. Frames are `Bytes`, so a notification encoded once
+//! is shared by every connection it goes to.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+/// Why the connection is being closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The server decided (session expired, closeSession, auth failure, protocol error, shutdown).
+    Server,
+    /// The client did not read its replies fast enough.
+    Overflow,
+}
+
+#[derive(Debug)]
+struct Inner {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    closed: Option<CloseReason>,
+}
+
+/// The bounded outbound queue of one connection. Shared by the core (producer) and the
+/// connection's writer task (consumer).
+#[derive(Debug)]
+pub struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    limit: usize,
+}
+
+impl Outbox {
+    pub fn new(limit: usize) -> Self {
+        Outbox {
+            inner: Mutex::new(Inner {
+                frames: VecDeque::new(),
+                bytes: 0,
+                closed: None,
+            }),
+            notify: Notify::new(),
+            limit,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A poisoned lock only means another thread panicked while pushing a frame; the queue
+        // itself is still consistent (push and drain are single statements), so carry on.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a frame. Returns false if the connection is (now) closed; when this push overflows
+    /// the limit, the connection is closed with [`CloseReason::Overflow`].
+    pub fn push(&self, frame: Bytes) -> bool {
+        let mut inner = self.lock();
+        if inner.closed.is_some() {
+            return false;
+        }
+        if inner.bytes + frame.len() > self.limit {
+            inner.closed = Some(CloseReason::Overflow);
+            inner.frames.clear();
+            inner.bytes = 0;
+            drop(inner);
+            self.notify.notify_one();
+            return false;
+        }
+        inner.bytes += frame.len();
+        inner.frames.push_back(frame);
+        drop(inner);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Closes the queue. Frames already queued are still sent (a closeSession reply, an
+    /// AuthFailed reply) before the writer shuts the socket.
+    pub fn close(&self) {
+        let mut inner = self.lock();
+        if inner.closed.is_none() {
+            inner.closed = Some(CloseReason::Server);
+        }
+        drop(inner);
+        self.notify.notify_one();
+    }
+
+    pub fn closed(&self) -> Option<CloseReason> {
+        self.lock().closed
+    }
+
+    /// Bytes waiting to be written.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// Waits for frames, moves all of them into `out`, and returns `Ok`; returns the close
+    /// reason once the queue is closed and, unless it overflowed, drained.
+    pub async fn next_batch(&self, out: &mut Vec<Bytes>) -> Result<(), CloseReason> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut inner = self.lock();
+                if inner.closed == Some(CloseReason::Overflow) {
+                    return Err(CloseReason::Overflow);
+                }
+                if !inner.frames.is_empty() {
+                    out.extend(inner.frames.drain(..));
+                    inner.bytes = 0;
+                    return Ok(());
+                }
+                if let Some(reason) = inner.closed {
+                    return Err(reason);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Resolves when the queue is closed (for the reader half to stop).
+    pub async fn wait_closed(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.closed().is_some() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drains_in_order_then_reports_close() {
+        let ob = Outbox::new(100);
+        assert!(ob.push(Bytes::from_static(b"ab")));
+        assert!(ob.push(Bytes::from_static(b"cd")));
+        ob.close();
+        assert!(!ob.push(Bytes::from_static(b"ef")));
+        let mut out = Vec::new();
+        ob.next_batch(&mut out).await.unwrap();
+        assert_eq!(
+            out,
+            vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cd")]
+        );
+        assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Server));
+    }
+
+    #[tokio::test]
+    async fn overflow_closes_and_drops_queued_frames() {
+        let ob = Outbox::new(4);
+        assert!(ob.push(Bytes::from_static(b"abc")));
+        assert!(!ob.push(Bytes::from_static(b"de")));
+        assert_eq!(ob.closed(), Some(CloseReason::Overflow));
+        assert_eq!(ob.queued_bytes(), 0);
+        let mut out = Vec::new();
+        assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Overflow));
+    }
+}
