@@ -82,7 +82,8 @@ pub(crate) fn parse_record(buf: &[u8], pos: usize, max_record_bytes: usize) -> P
     let index = u64_at(header, 8);
     if len > max_record_bytes {
         return Parsed::Bad(format!(
-            "record length {len} is over the {max_record_bytes}-byte limit"
+            "record length {len} is over the {max_record_bytes}-byte limit (if \
+             max_record_bytes was lowered since the log was written, raise it again)"
         ));
     }
     let payload_start = pos + RECORD_HEADER_BYTES;
