@@ -1,6 +1,8 @@
 //! Applying durable entries: the tree changes, watches fire, waiters get their replies.
 
-use watchkeeper_proto::{EventType, KeeperState, perms};
+use std::sync::Arc;
+
+use watchkeeper_proto::{Acl, EventType, KeeperState, perms};
 use watchkeeper_tree::{Change, Op};
 
 use super::session::Queued;
@@ -26,7 +28,7 @@ impl Core {
         self.since_snapshot += 1;
         // Rule 2: every notification of this entry is queued before its reply and before any
         // read that runs after it.
-        self.notify(p.zxid, &applied.changes);
+        self.notify(p.zxid, &applied.changes, &applied.acls);
 
         let session = p.entry.session;
         let is_close = matches!(p.entry.op, Op::CloseSession);
@@ -85,28 +87,24 @@ impl Core {
         }
     }
 
-    /// Fires the watches of one applied entry's changes.
-    fn notify(&mut self, zxid: i64, changes: &[Change]) {
+    /// Fires the watches of one applied entry's changes. `acls[i]` is the ACL that READ is
+    /// checked against before the event of `changes[i]` is delivered.
+    fn notify(&mut self, zxid: i64, changes: &[Change], acls: &[Arc<[Acl]>]) {
+        debug_assert_eq!(changes.len(), acls.len());
         let mut targets = Vec::new();
-        for change in changes {
-            let (path, event, acl_path) = match change {
-                Change::Created(p) => (p.as_str(), EventType::NodeCreated, Some(p.as_str())),
-                Change::Deleted(p) => (p.as_str(), EventType::NodeDeleted, None),
-                Change::DataChanged(p) => {
-                    (p.as_str(), EventType::NodeDataChanged, Some(p.as_str()))
-                }
-                Change::ChildrenChanged(p) => {
-                    (p.as_str(), EventType::NodeChildrenChanged, Some(p.as_str()))
-                }
+        for (change, acl) in changes.iter().zip(acls) {
+            let event = match change {
+                Change::Created(_) => EventType::NodeCreated,
+                Change::Deleted(_) => EventType::NodeDeleted,
+                Change::DataChanged(_) => EventType::NodeDataChanged,
+                Change::ChildrenChanged(_) => EventType::NodeChildrenChanged,
             };
+            let path = change.path();
             targets.clear();
             self.watches.trigger(path, event, &mut targets);
             if targets.is_empty() {
                 continue;
             }
-            let acl = acl_path
-                .and_then(|p| self.tree.node(p))
-                .map(|n| n.acl().to_vec());
             // Encoded once; every connection shares these bytes.
             let frame =
                 super::reply::notification_frame(zxid, event, KeeperState::SyncConnected, path);
@@ -118,10 +116,8 @@ impl Core {
                     continue;
                 };
                 // Events are dropped for sessions that may not read the changed node
-                // (ZooKeeper 3.9.2, CVE-2024-23944).
-                if let Some(acl) = &acl
-                    && !watchkeeper_tree::acl::check(acl, perms::READ, &c.auth)
-                {
+                // (ZooKeeper 3.9.2, CVE-2024-23944); the one-shot watch is still consumed.
+                if !watchkeeper_tree::acl::check(acl, perms::READ, &c.auth) {
                     continue;
                 }
                 self.stats.notifications_sent += 1;

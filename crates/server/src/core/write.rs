@@ -13,13 +13,10 @@ use watchkeeper_proto::responses::{
 use watchkeeper_proto::{
     CreateMode, ErrorCode, MultiOp, MultiResponse, MultiResult, OpCode, Request, Stat,
 };
-use watchkeeper_tree::{Op, OpResult};
+use watchkeeper_tree::{NO_TTL, Op, OpResult};
 
 use super::reply::{empty_frame, error_frame, reply_frame};
 use super::{ConnId, Core};
-
-/// The TTL of a create that carries none (ZooKeeper uses -1).
-const NO_TTL: i64 = -1;
 
 impl Core {
     /// The tree operation for a write request, with the opcodes of a multi's sub-ops.
@@ -73,6 +70,11 @@ impl Core {
                 path: s.path.clone(),
                 acl: s.acl.clone(),
                 version: s.version,
+            }),
+            // A client's deleteContainer is held to the container checker's own rule: the node
+            // must be an empty container (or expired TTL node).
+            Request::DeleteContainer(d) => Ok(Op::ReapNode {
+                path: d.path.clone(),
             }),
             Request::Reconfig(_) => Err(ErrorCode::ReconfigDisabled),
             _ => Err(ErrorCode::Unimplemented),
