@@ -10,6 +10,19 @@
 //! Apache ZooKeeper 3.9 is the specification: the order of checks (and so which error wins),
 //! the stat arithmetic, sequential names, container/TTL encodings and ACL rules follow its
 //! `PrepRequestProcessor`, `DataTree`, `DataNode`, `EphemeralType` and auth providers.
+//!
+//! What a caller must know:
+//! - `Op::Create::ttl_ms` is -1 ([`NO_TTL`]) unless the request was a createTTL: ZooKeeper
+//!   answers `BadArguments` to a TTL on a non-TTL mode. Whether TTL nodes are enabled at all
+//!   (`Unimplemented` otherwise) is the server's decision; apply assumes they are.
+//! - Every client op needs its session in the table (`SessionExpired` otherwise). Session 0 is
+//!   the server's own and needs none, but cannot own ephemerals. Session ids that read as a
+//!   container or TTL marker ([`is_reserved_session_id`]) are refused by `CreateSession`.
+//! - Clients see `ephemeralOwner` 0 on containers and TTL nodes, and a parent's cversion as
+//!   `creations * 2 - numChildren` (so deletions count too), exactly as ZooKeeper reports them.
+//! - [`Applied::acls`] gives, per change, the ACL ZooKeeper 3.9 checks READ against before
+//!   delivering the event; a deleted node's ACL is no longer in the tree.
+//! - Quota accounting under `/zookeeper/quota` (`zookeeper_stats` data) is not kept.
 
 pub mod acl;
 mod apply;
