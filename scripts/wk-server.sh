@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts or stops a Watchkeeper server on 127.0.0.1:PORT with its state under DIR, with the same
-# interface and layout as zk-reference.sh so every interop harness can drive either one.
+# interface, layout and zoo.cfg as zk-reference.sh so every interop harness can drive either one.
 #
 #   scripts/wk-server.sh start PORT DIR   # returns once `ruok` answers `imok` (or the port accepts)
 #   scripts/wk-server.sh stop PORT DIR    # SIGTERM, then SIGKILL after a grace period
@@ -22,9 +22,12 @@ start() {
     pid_alive "$dir/server.pid" && die "a server already runs from $dir (pid $(<"$dir/server.pid"))"
     refuse_busy_port "$port"
     mkdir -p "$dir/data"
+    write_zoo_cfg "$port" "$dir"
+    echo "zookeeper.DigestAuthenticationProvider.superDigest=$SUPER_DIGEST" >>"$dir/zoo.cfg"
     read -r -a extra <<<"$WK_SERVE_ARGS"
     # setsid: the server must not die with the caller's terminal or process group.
-    setsid "$WK_BIN" serve --client-port "$port" --data-dir "$dir/data" "${extra[@]}" \
+    setsid "$WK_BIN" serve --config "$dir/zoo.cfg" --client-port "$port" --data-dir "$dir/data" \
+        "${extra[@]}" \
         >>"$dir/server.log" 2>&1 </dev/null &
     echo $! >"$dir/server.pid"
     wait_ready "$port" "$dir/server.pid" "$dir/server.log" no

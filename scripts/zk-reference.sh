@@ -5,9 +5,9 @@
 #   scripts/zk-reference.sh start PORT DIR   # returns once `ruok` answers `imok`
 #   scripts/zk-reference.sh stop PORT DIR    # SIGTERM, then SIGKILL after a grace period
 #
-# The configuration is the one the interop suites expect of any server under test: all four-letter
-# words, no admin HTTP server, extended types (TTL nodes), and the super digest kazoo's own test
-# harness uses (user "super", password "test"). The JVM is run directly (not zkServer.sh) so the
+# The configuration is the one the interop suites expect of any server under test (write_zoo_cfg),
+# plus the super digest kazoo's own test harness uses (user "super", password "test"), which
+# ZooKeeper takes as a system property. The JVM is run directly (not zkServer.sh) so the
 # pid is the server's own and nothing is written outside DIR.
 set -euo pipefail
 
@@ -20,22 +20,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/server-control.sh"
 # without a binding the Debian jars log nothing at all.
 : "${ZK_LOG_BINDING:=/usr/share/java/slf4j-simple.jar}"
 : "${ZK_HEAP:=256m}"
-# Super digest for super:test, as in kazoo.testing.harness.
-SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='
-
-write_config() {
-    local port=$1 dir=$2
-    cat >"$dir/zoo.cfg" <<EOF
-tickTime=2000
-dataDir=$dir/data
-clientPort=$port
-clientPortAddress=127.0.0.1
-maxClientCnxns=0
-admin.enableServer=false
-4lw.commands.whitelist=*
-extendedTypesEnabled=true
-EOF
-}
 
 start() {
     local port=$1 dir=$2
@@ -44,7 +28,7 @@ start() {
     pid_alive "$dir/server.pid" && die "a server already runs from $dir (pid $(<"$dir/server.pid"))"
     refuse_busy_port "$port"
     mkdir -p "$dir/data"
-    write_config "$port" "$dir"
+    write_zoo_cfg "$port" "$dir"
     # setsid: the server must not die with the caller's terminal or process group.
     setsid "$JAVA" -Xmx"$ZK_HEAP" -Djava.awt.headless=true -Dfile.encoding=UTF-8 \
         -Dzookeeper.log.dir="$dir" \

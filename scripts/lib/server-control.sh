@@ -3,6 +3,7 @@
 #
 # Both scripts keep the same layout so that every harness can drive either server through one
 # interface (`start|stop PORT DIR`):
+#   DIR/zoo.cfg     the configuration both servers read (write_zoo_cfg)
 #   DIR/data        the server's own data directory (wiped by nobody here; harnesses reset it)
 #   DIR/server.log  everything the server prints
 #   DIR/server.pid  the server's process id while it runs
@@ -12,6 +13,26 @@
 : "${SERVER_START_TIMEOUT:=60}"
 # How long a server may take to exit after SIGTERM before it is killed (seconds).
 : "${SERVER_STOP_TIMEOUT:=20}"
+
+# Super digest for super:test, as in kazoo.testing.harness (its tests authenticate as super).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+SUPER_DIGEST='super:D/InIHSb7yEEbrWz8b9l71RjZJU='
+
+# write_zoo_cfg PORT DIR: the settings every interop suite expects of a server under test:
+# loopback only, no connection limit (kazoo's suite opens many), every four-letter word, no admin
+# HTTP server, extended types (TTL nodes).
+write_zoo_cfg() {
+    cat >"$2/zoo.cfg" <<EOF
+tickTime=2000
+dataDir=$2/data
+clientPort=$1
+clientPortAddress=127.0.0.1
+maxClientCnxns=0
+admin.enableServer=false
+4lw.commands.whitelist=*
+extendedTypesEnabled=true
+EOF
+}
 
 die() {
     echo "$(basename "$0"): $*" >&2
