@@ -7,6 +7,8 @@
 //! [`BLOCK_MAX`] entries. Small lists are one flat `Vec`; larger ones are a list of sorted blocks
 //! so that inserting among 100,000 watchers moves at most one block's worth of memory.
 
+use crate::grow::reserve_one;
+
 /// Bits of an entry that hold the kinds.
 pub(crate) const SHIFT: u32 = 4;
 const BITS_MASK: u32 = (1 << SHIFT) - 1;
@@ -54,6 +56,14 @@ impl EntryList {
         EntryList::Flat(entries)
     }
 
+    /// From entries already sorted and unique by session, any number of them.
+    pub(crate) fn from_sorted_any(entries: Vec<u32>) -> Self {
+        if entries.len() <= BLOCK_MAX {
+            return EntryList::Flat(entries);
+        }
+        EntryList::Blocks(entries.chunks(BLOCK_MAX).map(<[u32]>::to_vec).collect())
+    }
+
     /// The list as sorted blocks (the flat form is a single block).
     pub(crate) fn blocks(&self) -> &[Vec<u32>] {
         match self {
@@ -66,6 +76,7 @@ impl EntryList {
         self.blocks().iter().flatten().copied()
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         match self {
             EntryList::Flat(v) => v.is_empty(),
@@ -73,7 +84,7 @@ impl EntryList {
         }
     }
 
-    #[cfg(test)]
+    /// Number of entries; O(number of blocks).
     pub(crate) fn len(&self) -> usize {
         self.blocks().iter().map(Vec::len).sum()
     }
@@ -123,6 +134,7 @@ impl EntryList {
                 Err(i) => {
                     let new = f(0) & BITS_MASK as u8;
                     if new != 0 && v.len() < BLOCK_MAX {
+                        reserve_one(v, 4);
                         v.insert(i, entry(sid, new));
                     } else if new != 0 {
                         let full = std::mem::take(v);
@@ -214,6 +226,7 @@ impl EntryList {
         let i = block.partition_point(|e| key(*e) < sid);
         let e = entry(sid, new);
         if block.len() < BLOCK_MAX {
+            reserve_one(block, 4);
             block.insert(i, e);
         } else if bi == last && i == block.len() {
             // Appending past the last full block: start a new one and leave this one full, so

@@ -16,6 +16,7 @@ use watchkeeper_proto::{EventType, WatcherType};
 
 use crate::entries::{bits, entry, key};
 use crate::error::CapacityError;
+use crate::grow::reserve_one;
 use crate::kinds::{Firing, Kinds, Removed, WatchKind};
 use crate::paths::{Paths, depth, parent};
 use crate::sessions::{LIST_SLACK, Sessions, lose};
@@ -71,6 +72,7 @@ impl WatchIndex {
             }
         };
         if self.heads.len() < self.paths.id_bound() {
+            reserve_one(&mut self.heads, 4);
             self.heads.resize(self.paths.id_bound(), SetHead::default());
         }
         let Some(head) = self.heads.get_mut(pid as usize) else {
@@ -297,6 +299,7 @@ impl WatchIndex {
                 slot.list.shrink_to(2 * slot.list.len());
             }
         }
+        reserve_one(&mut slot.list, 4);
         slot.list.push(pid);
     }
 }

@@ -31,6 +31,7 @@
 
 mod entries;
 mod error;
+mod grow;
 mod hash;
 mod index;
 mod kinds;
@@ -45,6 +46,7 @@ mod tests;
 pub use error::CapacityError;
 pub use index::WatchIndex;
 pub use kinds::{Kinds, Removed, WatchKind};
+pub use report::HeapBreakdown;
 
 /// Most sessions that may hold watches at the same time (slot indexes share a `u32` with the
 /// kind bits and a marker bit).

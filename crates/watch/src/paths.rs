@@ -1,19 +1,22 @@
 //! Path interning: each watched path is stored once and named by a dense `u32` id.
 //!
-//! Path bytes live back to back in one arena string; a record per id holds the offset, length
-//! and hash; an open-addressing table of ids (linear probing, at most 3/4 full, backward-shift
-//! deletion so there are no tombstones) finds an id by path. Ids of released paths are reused.
-//! Invariants: every live id is in the table exactly once; the arena's dead bytes (of released
-//! paths) never exceed its live bytes by more than [`COMPACT_MIN`], because the arena is
-//! compacted when they would; the table is resized to stay between 1/8 and 3/4 full.
+//! Path bytes live back to back in one arena string; a record per id holds the offset and
+//! length; an open-addressing table (linear probing, at most 7/8 full, backward-shift deletion so
+//! there are no tombstones) finds an id by path. Beside each table slot is a one-byte tag from the
+//! path's hash (0 = empty slot), so a probe only touches a record and the arena when the tag
+//! matches: a lookup that misses reads one or two cache lines of tags. Ids of released paths are
+//! reused. Invariants: every live id is in the table exactly once; a slot's tag is the tag of its
+//! path's hash; the arena's dead bytes (of released paths) exceed neither its live bytes nor
+//! [`COMPACT_MIN`] for long, because the arena is compacted when both would be exceeded; the
+//! table is resized to stay between 1/8 and 7/8 full.
 
 use crate::error::CapacityError;
+use crate::grow::{reserve_one, reserve_str};
 use crate::hash::hash_bytes;
 
-const EMPTY: u32 = u32::MAX;
 /// Length of a released record.
 const FREE: u32 = u32::MAX;
-/// Largest id handed out; `EMPTY` must never be one.
+/// Largest id handed out.
 const MAX_IDS: usize = (u32::MAX - 1) as usize;
 
 #[cfg(not(test))]
@@ -30,7 +33,6 @@ const COMPACT_MIN: usize = 8;
 struct Rec {
     off: u32,
     len: u32,
-    hash: u32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -39,8 +41,15 @@ pub(crate) struct Paths {
     dead: usize,
     recs: Vec<Rec>,
     free: Vec<u32>,
-    table: Vec<u32>,
+    /// Slot -> id; meaningful only where the tag is non-zero.
+    ids: Vec<u32>,
+    tags: Vec<u8>,
     live: usize,
+}
+
+#[inline]
+fn tag(hash: u64) -> u8 {
+    ((hash >> 56) as u8).max(1)
 }
 
 impl Paths {
@@ -71,24 +80,23 @@ impl Paths {
     }
 
     pub(crate) fn find(&self, path: &str) -> Option<u32> {
-        self.find_hashed(path, hash_bytes(path.as_bytes()) as u32)
+        self.find_hashed(path, hash_bytes(path.as_bytes()))
     }
 
-    fn find_hashed(&self, path: &str, hash: u32) -> Option<u32> {
-        if self.table.is_empty() {
+    fn find_hashed(&self, path: &str, hash: u64) -> Option<u32> {
+        if self.tags.is_empty() {
             return None;
         }
-        let mask = self.table.len() - 1;
+        let (mask, t) = (self.tags.len() - 1, tag(hash));
         let mut i = hash as usize & mask;
         loop {
-            let id = *self.table.get(i)?;
-            if id == EMPTY {
+            let slot = *self.tags.get(i)?;
+            if slot == 0 {
                 return None;
             }
-            if let Some(r) = self.recs.get(id as usize)
-                && r.hash == hash
-                && r.len as usize == path.len()
-                && self.arena.get(r.off as usize..r.off as usize + path.len()) == Some(path)
+            if slot == t
+                && let Some(id) = self.ids.get(i).copied()
+                && self.name(id) == path
             {
                 return Some(id);
             }
@@ -98,7 +106,7 @@ impl Paths {
 
     /// The id of `path`, adding it if absent; `Ok((id, true))` when it was added.
     pub(crate) fn intern(&mut self, path: &str) -> Result<(u32, bool), CapacityError> {
-        let hash = hash_bytes(path.as_bytes()) as u32;
+        let hash = hash_bytes(path.as_bytes());
         if let Some(id) = self.find_hashed(path, hash) {
             return Ok((id, false));
         }
@@ -111,14 +119,14 @@ impl Paths {
                 return Err(CapacityError::PathBytes);
             }
         }
-        if (self.live + 1) * 4 > self.table.len() * 3 {
-            self.resize((self.table.len() * 2).max(MIN_TABLE));
+        if (self.live + 1) * 8 > self.tags.len() * 7 {
+            self.resize((self.tags.len() * 2).max(MIN_TABLE));
         }
         let rec = Rec {
             off: self.arena.len() as u32,
             len: path.len() as u32,
-            hash,
         };
+        reserve_str(&mut self.arena, path.len(), 4);
         self.arena.push_str(path);
         let id = match self.free.pop() {
             Some(id) => {
@@ -128,6 +136,7 @@ impl Paths {
                 id
             }
             None => {
+                reserve_one(&mut self.recs, 4);
                 self.recs.push(rec);
                 (self.recs.len() - 1) as u32
             }
@@ -142,15 +151,15 @@ impl Paths {
         let Some(rec) = self.recs.get(id as usize).copied() else {
             return;
         };
-        if rec.len == FREE || self.table.is_empty() {
+        if rec.len == FREE || self.tags.is_empty() {
             return;
         }
-        let mask = self.table.len() - 1;
-        let mut i = rec.hash as usize & mask;
-        while self.table.get(i).is_some_and(|s| *s != id && *s != EMPTY) {
+        let mask = self.tags.len() - 1;
+        let mut i = self.home(id);
+        while self.tags.get(i).is_some_and(|t| *t != 0) && self.ids.get(i) != Some(&id) {
             i = (i + 1) & mask;
         }
-        if self.table.get(i) != Some(&id) {
+        if self.tags.get(i).is_none_or(|t| *t == 0) {
             return;
         }
         self.delete_slot(i);
@@ -163,25 +172,34 @@ impl Paths {
         if self.dead > COMPACT_MIN && self.dead > self.arena.len() - self.dead {
             self.compact();
         }
-        if self.table.len() > MIN_TABLE && self.live * 8 < self.table.len() {
+        if self.tags.len() > MIN_TABLE && self.live * 8 < self.tags.len() {
             self.resize((self.live * 2).next_power_of_two().max(MIN_TABLE));
         }
     }
 
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.arena.capacity()
-            + self.recs.capacity() * size_of::<Rec>()
-            + self.free.capacity() * 4
-            + self.table.capacity() * 4
+    /// Heap bytes of (text, records, table).
+    pub(crate) fn heap_parts(&self) -> (usize, usize, usize) {
+        (
+            self.arena.capacity(),
+            self.recs.capacity() * size_of::<Rec>() + self.free.capacity() * 4,
+            self.ids.capacity() * 4 + self.tags.capacity(),
+        )
     }
 
-    fn insert_slot(&mut self, id: u32, hash: u32) {
-        let mask = self.table.len() - 1;
+    /// The slot where a live id's probe run starts (its hash is recomputed from its path: deletion
+    /// and resizing are rare next to lookups, so the hash is not stored).
+    fn home(&self, id: u32) -> usize {
+        hash_bytes(self.name(id).as_bytes()) as usize & (self.tags.len().max(1) - 1)
+    }
+
+    fn insert_slot(&mut self, id: u32, hash: u64) {
+        let mask = self.tags.len() - 1;
         let mut i = hash as usize & mask;
-        while self.table.get(i).is_some_and(|s| *s != EMPTY) {
+        while self.tags.get(i).is_some_and(|t| *t != 0) {
             i = (i + 1) & mask;
         }
-        if let Some(s) = self.table.get_mut(i) {
+        if let (Some(t), Some(s)) = (self.tags.get_mut(i), self.ids.get_mut(i)) {
+            *t = tag(hash);
             *s = id;
         }
     }
@@ -189,38 +207,36 @@ impl Paths {
     /// Empties slot `hole` and shifts later members of its probe run back, so lookups never
     /// need tombstones.
     fn delete_slot(&mut self, mut hole: usize) {
-        let mask = self.table.len() - 1;
+        let mask = self.tags.len() - 1;
         let mut j = hole;
         loop {
             j = (j + 1) & mask;
-            let id = self.table[j];
-            if id == EMPTY {
+            if self.tags[j] == 0 {
                 break;
             }
-            let home = self
-                .recs
-                .get(id as usize)
-                .map_or(j, |r| r.hash as usize & mask);
-            // Move `id` into the hole unless its home lies cyclically in (hole, j].
+            let home = self.home(self.ids[j]);
+            // Move slot j into the hole unless its home lies cyclically in (hole, j].
             let stays = if hole <= j {
                 hole < home && home <= j
             } else {
                 hole < home || home <= j
             };
             if !stays {
-                self.table[hole] = id;
+                self.tags[hole] = self.tags[j];
+                self.ids[hole] = self.ids[j];
                 hole = j;
             }
         }
-        self.table[hole] = EMPTY;
+        self.tags[hole] = 0;
     }
 
     fn resize(&mut self, slots: usize) {
-        self.table = vec![EMPTY; slots];
-        for id in 0..self.recs.len() {
-            let r = self.recs[id];
-            if r.len != FREE {
-                self.insert_slot(id as u32, r.hash);
+        self.tags = vec![0; slots];
+        self.ids = vec![0; slots];
+        for id in 0..self.recs.len() as u32 {
+            if self.is_live(id) {
+                let hash = hash_bytes(self.name(id).as_bytes());
+                self.insert_slot(id, hash);
             }
         }
     }
@@ -247,15 +263,18 @@ impl Paths {
             .filter(|i| self.is_live(*i))
             .collect();
         assert_eq!(live.len(), self.live);
-        assert_eq!(
-            self.table.iter().filter(|s| **s != EMPTY).count(),
-            self.live
-        );
+        assert_eq!(self.tags.iter().filter(|t| **t != 0).count(), self.live);
+        for (slot, t) in self.tags.iter().enumerate() {
+            if *t != 0 {
+                let id = self.ids[slot];
+                assert_eq!(*t, tag(hash_bytes(self.name(id).as_bytes())));
+            }
+        }
         for id in live {
             assert_eq!(self.find(self.name(id)), Some(id));
         }
         assert!(self.dead <= COMPACT_MIN || self.dead <= self.arena.len() - self.dead);
-        assert!(self.live * 4 <= self.table.len() * 3);
+        assert!(self.live * 8 <= self.tags.len() * 7);
     }
 }
 

@@ -8,6 +8,37 @@ use crate::index::WatchIndex;
 use crate::kinds::Kinds;
 use crate::set::SetHead;
 
+/// Heap bytes of each part of the index (container capacities).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapBreakdown {
+    /// The arena of path strings (including not yet compacted bytes of released paths).
+    pub path_text: usize,
+    /// Per path id: offset, length and hash of its string (and the free-id list).
+    pub path_records: usize,
+    /// The path lookup table.
+    pub path_table: usize,
+    /// Per path id: the 8-byte head of its watcher set.
+    pub set_heads: usize,
+    /// Watcher sets of paths with three or more watchers.
+    pub big_sets: usize,
+    /// Session id map and per-session slots.
+    pub session_table: usize,
+    /// Per-session lists of watched path ids.
+    pub session_lists: usize,
+}
+
+impl HeapBreakdown {
+    pub fn total(&self) -> usize {
+        self.path_text
+            + self.path_records
+            + self.path_table
+            + self.set_heads
+            + self.big_sets
+            + self.session_table
+            + self.session_lists
+    }
+}
+
 impl WatchIndex {
     /// Total registrations, each kind on each path by each session counted once.
     pub fn watch_count(&self) -> usize {
@@ -102,11 +133,22 @@ impl WatchIndex {
     /// Estimated heap bytes held by the index: the capacities of its containers (allocator
     /// overhead not included). Walks every big set and session.
     pub fn heap_bytes(&self) -> usize {
-        self.paths.heap_bytes()
-            + self.heads.capacity() * size_of::<SetHead>()
-            + self.sets.heap_bytes()
-            + self.sessions.heap_bytes()
-            + self.rec_depth.capacity() * 4
+        self.heap_breakdown().total()
+    }
+
+    /// [`WatchIndex::heap_bytes`] by part, for diagnostics.
+    pub fn heap_breakdown(&self) -> HeapBreakdown {
+        let (path_text, path_records, path_table) = self.paths.heap_parts();
+        let (session_table, session_lists) = self.sessions.heap_parts();
+        HeapBreakdown {
+            path_text,
+            path_records,
+            path_table,
+            set_heads: self.heads.capacity() * size_of::<SetHead>() + self.rec_depth.capacity() * 4,
+            big_sets: self.sets.heap_bytes(),
+            session_table,
+            session_lists,
+        }
     }
 
     fn head(&self, pid: u32) -> SetHead {

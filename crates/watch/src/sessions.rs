@@ -150,7 +150,8 @@ impl Sessions {
         self.epoch
     }
 
-    pub(crate) fn heap_bytes(&self) -> usize {
+    /// Heap bytes of (map and slots, path lists).
+    pub(crate) fn heap_parts(&self) -> (usize, usize) {
         // A std HashMap holds capacity * 8/7 buckets (rounded to a power of two) of the entry
         // plus one control byte each.
         let buckets = if self.map.capacity() == 0 {
@@ -158,14 +159,15 @@ impl Sessions {
         } else {
             (self.map.capacity() * 8 / 7).next_power_of_two()
         };
-        buckets * (size_of::<(i64, u32)>() + 1)
-            + self.slots.capacity() * size_of::<Slot>()
-            + self.free.capacity() * 4
-            + self
-                .slots
+        (
+            buckets * (size_of::<(i64, u32)>() + 1)
+                + self.slots.capacity() * size_of::<Slot>()
+                + self.free.capacity() * 4,
+            self.slots
                 .iter()
                 .map(|s| s.list.capacity() * 4)
-                .sum::<usize>()
+                .sum::<usize>(),
+        )
     }
 
     /// Checks the invariants; test support.

@@ -1,18 +1,35 @@
 //! The set of (session, kinds) entries watching one path.
 //!
 //! Every path has an 8-byte [`SetHead`]. Up to two entries live inline in the head (most paths
-//! have one or two watchers); beyond that the head names a [`Big`] set in a slab of the
-//! [`SetStore`]. A big set keeps all entries in `main` and, in `rec`, a copy of the entries that
-//! hold a recursive watch, so a change below a heavily watched ancestor only walks the ancestor's
-//! recursive watchers. Invariants: inline entries are sorted by session and non-zero; a head
-//! names a big set only when it has three or more entries; `rec` holds exactly the sessions of
-//! `main` with the recursive bit, with only that bit.
+//! have one or two watchers); beyond that the head names a big set, an [`EntryList`] in a slab of
+//! the [`SetStore`].
+//!
+//! For the ancestor walk, each big set counts its entries with the recursive bit
+//! (`rec_counts`), and only while they are a small minority of the set ("sparse") keeps a
+//! separate list of them in a side map, so that a change below a heavily watched ancestor walks
+//! only its few recursive watchers; otherwise ("dense") the walk filters the set itself and no
+//! memory is spent on a copy. Hysteresis between the two modes keeps the cost of switching
+//! amortized O(1) per change.
+//!
+//! Invariants: inline entries are sorted by session and non-zero; a head names a big set only
+//! when it has three or more entries; `rec_counts[b]` is the number of entries of big set `b`
+//! with the recursive bit; `sparse[b]`, when present, holds exactly those sessions with only that
+//! bit, and is present only while `count * DENSE < len`, and always once `count * SPARSE < len`
+//! (0 < count).
+
+use std::collections::HashMap;
 
 use crate::entries::{self, EntryList, bits, entry, key};
+use crate::grow::reserve_one;
+use crate::hash::FxBuild;
 use crate::kinds::Kinds;
 
 const BIG: u32 = 1 << 31;
 const R: u8 = Kinds::RECURSIVE.bits();
+/// Build a separate recursive list once recursive entries are fewer than 1/SPARSE of the set...
+const SPARSE: usize = 16;
+/// ...and drop it once they are at least 1/DENSE of it.
+const DENSE: usize = 4;
 
 /// Inline storage or a slab reference; all zero when empty.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -28,16 +45,12 @@ impl SetHead {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Big {
-    main: EntryList,
-    rec: EntryList,
-}
-
-/// Slab of big sets, with their free slots.
+/// Slab of big sets, with their free slots and recursive-watcher bookkeeping.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SetStore {
-    bigs: Vec<Big>,
+    bigs: Vec<EntryList>,
+    rec_counts: Vec<u32>,
+    sparse: HashMap<u32, EntryList, FxBuild>,
     free: Vec<u32>,
 }
 
@@ -45,7 +58,7 @@ impl SetStore {
     /// Kind bits of `sid` in the set.
     pub(crate) fn get(&self, head: SetHead, sid: u32) -> u8 {
         match head.big() {
-            Some(b) => self.bigs.get(b).map_or(0, |big| big.main.get(sid)),
+            Some(b) => self.bigs.get(b).map_or(0, |big| big.get(sid)),
             None => head
                 .0
                 .iter()
@@ -67,14 +80,52 @@ impl SetStore {
         let Some(big) = self.bigs.get_mut(b) else {
             return (0, 0);
         };
-        let (old, new) = big.main.modify(sid, f);
-        if (old ^ new) & R != 0 {
-            big.rec.modify(sid, |_| new & R);
+        let (old, new) = big.modify(sid, f);
+        let rec_changed = (old ^ new) & R != 0;
+        if rec_changed {
+            if let Some(c) = self.rec_counts.get_mut(b) {
+                if new & R != 0 {
+                    *c += 1;
+                } else {
+                    *c -= 1;
+                }
+            }
+            if let Some(list) = self.sparse.get_mut(&(b as u32)) {
+                list.modify(sid, |_| new & R);
+            }
+        }
+        if rec_changed || (old == 0) != (new == 0) {
+            self.rebalance(b);
         }
         if new == 0 {
             self.demote_if_small(head);
         }
         (old, new)
+    }
+
+    /// Restores the side invariants of big set `b` after its size or recursive count changed.
+    fn rebalance(&mut self, b: usize) {
+        let count = self.rec_counts.get(b).copied().unwrap_or(0) as usize;
+        if count == 0 {
+            if !self.sparse.is_empty() {
+                self.sparse.remove(&(b as u32));
+            }
+            return;
+        }
+        let Some(big) = self.bigs.get(b) else { return };
+        let len = big.len();
+        let is_sparse = self.sparse.contains_key(&(b as u32));
+        if is_sparse && count * DENSE >= len {
+            self.sparse.remove(&(b as u32));
+        } else if !is_sparse && count * SPARSE < len {
+            let list: Vec<u32> = big
+                .iter()
+                .filter(|e| bits(*e) & R != 0)
+                .map(|e| entry(key(e), R))
+                .collect();
+            self.sparse
+                .insert(b as u32, EntryList::from_sorted_any(list));
+        }
     }
 
     fn modify_inline(
@@ -115,24 +166,25 @@ impl SetStore {
     }
 
     fn promote(&mut self, head: &mut SetHead, sorted: Vec<u32>) {
-        let rec: Vec<u32> = sorted
-            .iter()
-            .filter(|e| bits(**e) & R != 0)
-            .map(|e| entry(key(*e), R))
-            .collect();
-        let big = Big {
-            main: EntryList::from_sorted(sorted),
-            rec: EntryList::from_sorted(rec),
-        };
+        let count = sorted.iter().filter(|e| bits(**e) & R != 0).count() as u32;
+        let big = EntryList::from_sorted(sorted);
+        // Three entries: dense whatever the count, so no sparse list to build.
         let idx = match self.free.pop() {
             Some(i) => {
-                if let Some(slot) = self.bigs.get_mut(i as usize) {
+                if let (Some(slot), Some(c)) = (
+                    self.bigs.get_mut(i as usize),
+                    self.rec_counts.get_mut(i as usize),
+                ) {
                     *slot = big;
+                    *c = count;
                 }
                 i
             }
             None => {
+                reserve_one(&mut self.bigs, 4);
+                reserve_one(&mut self.rec_counts, 4);
                 self.bigs.push(big);
+                self.rec_counts.push(count);
                 (self.bigs.len() - 1) as u32
             }
         };
@@ -145,14 +197,20 @@ impl SetStore {
         let Some(big) = self.bigs.get_mut(b) else {
             return;
         };
-        if !big.main.len_at_most(2) {
+        if !big.len_at_most(2) {
             return;
         }
         let mut inline = [0u32; 2];
-        for (slot, e) in inline.iter_mut().zip(big.main.iter()) {
+        for (slot, e) in inline.iter_mut().zip(big.iter()) {
             *slot = e;
         }
-        *big = Big::default();
+        *big = EntryList::default();
+        if let Some(c) = self.rec_counts.get_mut(b) {
+            *c = 0;
+        }
+        if !self.sparse.is_empty() {
+            self.sparse.remove(&(b as u32));
+        }
         self.free.push(b as u32);
         head.0 = inline;
     }
@@ -163,12 +221,13 @@ impl SetStore {
         match head.big() {
             Some(b) => {
                 if let Some(big) = self.bigs.get_mut(b) {
-                    big.main.retain_map(|e| {
+                    big.retain_map(|e| {
                         let n = f(e);
                         debug_assert!(bits(n) & R == bits(e) & R);
                         n
                     });
                 }
+                self.rebalance(b);
                 self.demote_if_small(head);
             }
             None => {
@@ -185,10 +244,21 @@ impl SetStore {
     pub(crate) fn for_each_recursive(&self, head: SetHead, mut f: impl FnMut(u32)) {
         match head.big() {
             Some(b) => {
-                if let Some(big) = self.bigs.get(b) {
-                    for blk in big.rec.blocks() {
+                if self.rec_counts.get(b).is_none_or(|c| *c == 0) {
+                    return;
+                }
+                if let Some(list) = self.sparse.get(&(b as u32)) {
+                    for blk in list.blocks() {
                         for e in blk {
                             f(key(*e));
+                        }
+                    }
+                } else if let Some(big) = self.bigs.get(b) {
+                    for blk in big.blocks() {
+                        for e in blk {
+                            if bits(*e) & R != 0 {
+                                f(key(*e));
+                            }
                         }
                     }
                 }
@@ -205,7 +275,7 @@ impl SetStore {
 
     pub(crate) fn has_recursive(&self, head: SetHead) -> bool {
         match head.big() {
-            Some(b) => self.bigs.get(b).is_some_and(|big| !big.rec.is_empty()),
+            Some(b) => self.rec_counts.get(b).is_some_and(|c| *c > 0),
             None => head.0.iter().any(|e| *e != 0 && bits(*e) & R != 0),
         }
     }
@@ -215,7 +285,7 @@ impl SetStore {
         match head.big() {
             Some(b) => {
                 if let Some(big) = self.bigs.get(b) {
-                    big.main.iter().for_each(f);
+                    big.iter().for_each(f);
                 }
             }
             None => head.0.iter().filter(|e| **e != 0).for_each(|e| f(*e)),
@@ -223,12 +293,20 @@ impl SetStore {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bigs.capacity() * size_of::<Big>()
+        let sparse_buckets = if self.sparse.capacity() == 0 {
+            0
+        } else {
+            (self.sparse.capacity() * 8 / 7).next_power_of_two()
+        };
+        self.bigs.capacity() * size_of::<EntryList>()
+            + self.rec_counts.capacity() * 4
             + self.free.capacity() * 4
+            + self.bigs.iter().map(EntryList::heap_bytes).sum::<usize>()
+            + sparse_buckets * (size_of::<(u32, EntryList)>() + 1)
             + self
-                .bigs
-                .iter()
-                .map(|b| b.main.heap_bytes() + b.rec.heap_bytes())
+                .sparse
+                .values()
+                .map(EntryList::heap_bytes)
                 .sum::<usize>()
     }
 
@@ -238,21 +316,38 @@ impl SetStore {
         self.bigs.len() - self.free.len()
     }
 
+    /// Whether big set of `head` keeps a separate recursive list; test support.
+    #[cfg(test)]
+    pub(crate) fn is_sparse(&self, head: SetHead) -> bool {
+        head.big()
+            .is_some_and(|b| self.sparse.contains_key(&(b as u32)))
+    }
+
     /// Checks the invariants of one head's set; test support.
     #[cfg(test)]
     pub(crate) fn check(&self, head: SetHead) {
         match head.big() {
             Some(b) => {
                 let big = &self.bigs[b];
-                assert!(!big.main.len_at_most(2), "big set of two or fewer");
+                assert!(!big.len_at_most(2), "big set of two or fewer");
                 let want: Vec<u32> = big
-                    .main
                     .iter()
                     .filter(|e| bits(*e) & R != 0)
                     .map(|e| entry(key(e), R))
                     .collect();
-                assert_eq!(big.rec.iter().collect::<Vec<_>>(), want, "rec mirrors main");
-                assert!(big.main.iter().all(|e| bits(e) != 0));
+                assert_eq!(self.rec_counts[b] as usize, want.len());
+                let len = big.len();
+                match self.sparse.get(&(b as u32)) {
+                    Some(list) => {
+                        assert_eq!(list.iter().collect::<Vec<_>>(), want, "list mirrors set");
+                        assert!(want.len() * DENSE < len, "sparse list kept too long");
+                    }
+                    None => assert!(
+                        want.is_empty() || want.len() * SPARSE >= len,
+                        "sparse list missing"
+                    ),
+                }
+                assert!(big.iter().all(|e| bits(e) != 0));
             }
             None => {
                 let [a, b] = head.0;
@@ -333,11 +428,39 @@ mod tests {
         let mut rec = vec![];
         s.for_each_recursive(h, |sid| rec.push(sid));
         assert_eq!(rec, vec![0, 4, 6, 9, 12, 15, 18]);
+        assert!(!s.is_sparse(h), "7 of 20 recursive: dense");
         // Consuming data bits keeps recursive-only entries and the mirror.
         s.retain_map(&mut h, |e| entry(key(e), bits(e) & !1));
         s.check(h);
         let mut left = vec![];
         s.for_each(h, |e| left.push(key(e)));
         assert_eq!(left, rec);
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    #[test]
+    fn few_recursive_watchers_among_many_get_their_own_list_and_lose_it() {
+        let mut s = SetStore::default();
+        let mut h = SetHead::default();
+        s.modify(&mut h, 0, |_| R);
+        for sid in 1..100 {
+            s.modify(&mut h, sid, |_| 1);
+            s.check(h);
+        }
+        assert!(s.is_sparse(h), "1 of 100: sparse");
+        let mut rec = vec![];
+        s.for_each_recursive(h, |sid| rec.push(sid));
+        assert_eq!(rec, [0]);
+        // A trigger consumes the one-shot entries: the set shrinks, the list goes.
+        s.retain_map(&mut h, |e| entry(key(e), bits(e) & !1));
+        s.check(h);
+        assert!(!s.is_sparse(h));
+        let mut rec = vec![];
+        s.for_each_recursive(h, |sid| rec.push(sid));
+        assert_eq!(rec, [0]);
     }
 }

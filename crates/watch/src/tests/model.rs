@@ -12,7 +12,9 @@ use crate::{Kinds, WatchIndex, WatchKind};
 const PATHS: &[&str] = &[
     "/", "/a", "/a/b", "/a/b/c", "/a/bc", "/ab", "/x/y", "/x/y/z/w",
 ];
-const SESSIONS: usize = 20;
+/// Enough sessions that sets outgrow the inline form and (with tests' 8-entry blocks) span
+/// several blocks.
+const SESSIONS: usize = 40;
 const D: u8 = Kinds::DATA.bits();
 const C: u8 = Kinds::CHILD.bits();
 const P: u8 = Kinds::PERSISTENT.bits();
@@ -32,10 +34,17 @@ enum Op {
     RemoveSession(usize),
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let path = 0..PATHS.len();
+/// `paths`: how many of [`PATHS`] to use; `rec_weight`: weight of recursive watches among adds
+/// (data, child and persistent weigh 10 each).
+fn op(paths: usize, rec_weight: u32) -> impl Strategy<Value = Op> {
+    let path = 0..paths;
     let sess = 0..SESSIONS;
-    let kind = prop::sample::select(WatchKind::ALL.to_vec());
+    let kind = prop_oneof![
+        10 => Just(WatchKind::Data),
+        10 => Just(WatchKind::Child),
+        10 => Just(WatchKind::Persistent),
+        rec_weight => Just(WatchKind::PersistentRecursive),
+    ];
     let which = prop::sample::select(WatcherType::ALL.to_vec());
     let event = prop::sample::select(vec![
         EventType::NodeCreated,
@@ -144,61 +153,87 @@ fn counts(idx: &WatchIndex) -> (usize, usize, usize, usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn index_matches_naive_model(ops in prop::collection::vec(op(), 1..300)) {
-        let mut idx = WatchIndex::new();
-        let mut m = Model::default();
-        for (step, op) in ops.into_iter().enumerate() {
-            match op {
-                Op::Add(p, s, k) => {
-                    prop_assert_eq!(idx.add(PATHS[p], session(s), k), m.add(PATHS[p], session(s), k));
-                }
-                Op::Remove(p, s, w) => {
-                    prop_assert_eq!(idx.remove(PATHS[p], session(s), w).bits(), m.remove(PATHS[p], session(s), w));
-                }
-                Op::Contains(p, s, w) => {
-                    let want = m.w.get(&(PATHS[p], session(s))).is_some_and(|b| b & type_mask(w) != 0);
-                    prop_assert_eq!(idx.contains(PATHS[p], session(s), w), want);
-                }
-                Op::Trigger(p, e) => {
-                    let mut out = vec![];
-                    idx.trigger(PATHS[p], e, &mut out);
-                    let got: BTreeSet<i64> = out.iter().copied().collect();
-                    prop_assert_eq!(got.len(), out.len(), "duplicate notification");
-                    prop_assert_eq!(got, m.trigger(PATHS[p], e));
-                }
-                Op::RemoveSession(s) => {
-                    idx.remove_session(session(s));
-                    m.w.retain(|k, _| k.1 != session(s));
-                }
+    fn index_matches_naive_model(ops in prop::collection::vec(op(PATHS.len(), 10), 1..300)) {
+        run(ops)?;
+    }
+
+    /// Few paths, rare recursive watches: big sets switch between keeping a separate list of
+    /// their recursive watchers and not.
+    #[test]
+    fn index_matches_naive_model_with_rare_recursive_watches(
+        ops in prop::collection::vec(op(3, 1), 1..400)
+    ) {
+        run(ops)?;
+    }
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut idx = WatchIndex::new();
+    let mut m = Model::default();
+    for (step, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::Add(p, s, k) => {
+                prop_assert_eq!(
+                    idx.add(PATHS[p], session(s), k),
+                    m.add(PATHS[p], session(s), k)
+                );
             }
-            idx.check();
-            prop_assert_eq!(counts(&idx), m.counts());
-            for s in 0..SESSIONS {
-                let want: usize = m.w.iter().filter(|(k, _)| k.1 == session(s)).map(|(_, b)| b.count_ones() as usize).sum();
-                prop_assert_eq!(idx.session_watch_count(session(s)), want);
+            Op::Remove(p, s, w) => {
+                prop_assert_eq!(
+                    idx.remove(PATHS[p], session(s), w).bits(),
+                    m.remove(PATHS[p], session(s), w)
+                );
             }
-            if step % 16 == 0 {
-                let mut by_path: Vec<(String, Vec<i64>)> = idx.by_path();
-                by_path.iter_mut().for_each(|(_, s)| s.sort());
-                by_path.sort();
-                let mut want: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-                for (p, s) in m.w.keys() {
-                    want.entry(p.to_string()).or_default().push(*s);
-                }
-                want.values_mut().for_each(|v| v.sort());
-                prop_assert_eq!(by_path, want.into_iter().collect::<Vec<_>>());
-                let mut by_s: Vec<(i64, Vec<String>)> = idx.by_session();
-                by_s.iter_mut().for_each(|(_, p)| p.sort());
-                by_s.sort();
-                let mut want: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-                for (p, s) in m.w.keys() {
-                    want.entry(*s).or_default().push(p.to_string());
-                }
-                want.values_mut().for_each(|v| v.sort());
-                prop_assert_eq!(by_s, want.into_iter().collect::<Vec<_>>());
+            Op::Contains(p, s, w) => {
+                let want =
+                    m.w.get(&(PATHS[p], session(s)))
+                        .is_some_and(|b| b & type_mask(w) != 0);
+                prop_assert_eq!(idx.contains(PATHS[p], session(s), w), want);
+            }
+            Op::Trigger(p, e) => {
+                let mut out = vec![];
+                idx.trigger(PATHS[p], e, &mut out);
+                let got: BTreeSet<i64> = out.iter().copied().collect();
+                prop_assert_eq!(got.len(), out.len(), "duplicate notification");
+                prop_assert_eq!(got, m.trigger(PATHS[p], e));
+            }
+            Op::RemoveSession(s) => {
+                idx.remove_session(session(s));
+                m.w.retain(|k, _| k.1 != session(s));
             }
         }
+        idx.check();
+        prop_assert_eq!(counts(&idx), m.counts());
+        for s in 0..SESSIONS {
+            let want: usize =
+                m.w.iter()
+                    .filter(|(k, _)| k.1 == session(s))
+                    .map(|(_, b)| b.count_ones() as usize)
+                    .sum();
+            prop_assert_eq!(idx.session_watch_count(session(s)), want);
+        }
+        if step % 16 == 0 {
+            let mut by_path: Vec<(String, Vec<i64>)> = idx.by_path();
+            by_path.iter_mut().for_each(|(_, s)| s.sort());
+            by_path.sort();
+            let mut want: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+            for (p, s) in m.w.keys() {
+                want.entry(p.to_string()).or_default().push(*s);
+            }
+            want.values_mut().for_each(|v| v.sort());
+            prop_assert_eq!(by_path, want.into_iter().collect::<Vec<_>>());
+            let mut by_s: Vec<(i64, Vec<String>)> = idx.by_session();
+            by_s.iter_mut().for_each(|(_, p)| p.sort());
+            by_s.sort();
+            let mut want: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+            for (p, s) in m.w.keys() {
+                want.entry(*s).or_default().push(p.to_string());
+            }
+            want.values_mut().for_each(|v| v.sort());
+            prop_assert_eq!(by_s, want.into_iter().collect::<Vec<_>>());
+        }
     }
+    Ok(())
 }
