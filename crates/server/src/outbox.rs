@@ -33,7 +33,10 @@ struct Inner {
 #[derive(Debug)]
 pub struct Outbox {
     inner: Mutex<Inner>,
+    /// Wakes the writer (the one consumer of frames).
     notify: Notify,
+    /// Wakes everyone waiting for the close (the reader half).
+    closed_notify: Notify,
     limit: usize,
 }
 
@@ -46,6 +49,7 @@ impl Outbox {
                 closed: None,
             }),
             notify: Notify::new(),
+            closed_notify: Notify::new(),
             limit,
         }
     }
@@ -69,6 +73,7 @@ impl Outbox {
             inner.bytes = 0;
             drop(inner);
             self.notify.notify_one();
+            self.closed_notify.notify_waiters();
             return false;
         }
         inner.bytes += frame.len();
@@ -87,6 +92,7 @@ impl Outbox {
         }
         drop(inner);
         self.notify.notify_one();
+        self.closed_notify.notify_waiters();
     }
 
     pub fn closed(&self) -> Option<CloseReason> {
@@ -124,7 +130,11 @@ impl Outbox {
     /// Resolves when the queue is closed (for the reader half to stop).
     pub async fn wait_closed(&self) {
         loop {
-            let notified = self.notify.notified();
+            let notified = self.closed_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a close between the check and the await is not
+            // missed (notify_waiters only wakes registered waiters).
+            notified.as_mut().enable();
             if self.closed().is_some() {
                 return;
             }
@@ -151,6 +161,37 @@ mod tests {
             vec![Bytes::from_static(b"ab"), Bytes::from_static(b"cd")]
         );
         assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Server));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_does_not_steal_the_writers_wakeup() {
+        let ob = std::sync::Arc::new(Outbox::new(100));
+        let reader = tokio::spawn({
+            let ob = ob.clone();
+            async move { ob.wait_closed().await }
+        });
+        let writer = tokio::spawn({
+            let ob = ob.clone();
+            async move {
+                let mut out = Vec::new();
+                ob.next_batch(&mut out).await.map(|_| out)
+            }
+        });
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(ob.push(Bytes::from_static(b"x")));
+        let got = tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+            .await
+            .expect("writer was not woken")
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, vec![Bytes::from_static(b"x")]);
+        assert!(!reader.is_finished());
+        ob.close();
+        tokio::time::timeout(std::time::Duration::from_secs(2), reader)
+            .await
+            .expect("reader was not woken by close")
+            .unwrap();
     }
 
     #[tokio::test]

@@ -101,6 +101,7 @@ fn run(
         }
         if let Some(zxid) = last_appended {
             wal.sync().map_err(|e| e.to_string())?;
+            tracing::trace!(zxid, entries = n, "log batch durable");
             if events.send(LogEvent::Durable(zxid)).is_err() {
                 return Ok(());
             }

@@ -25,6 +25,7 @@ impl Core {
 
     fn apply_one(&mut self, p: Pending) {
         let applied = self.tree.apply(p.zxid, &p.entry);
+        tracing::trace!(zxid = p.zxid, result = ?applied.result, "applied");
         self.since_snapshot += 1;
         // Rule 2: every notification of this entry is queued before its reply and before any
         // read that runs after it.
