@@ -77,9 +77,13 @@ async fn delete_needs_delete_permission_on_the_parent() {
             "world",
             "anyone",
         )];
-        c.create("/nd", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&no_delete)))
-            .await
-            .unwrap();
+        c.create(
+            "/nd",
+            b"",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&no_delete)),
+        )
+        .await
+        .unwrap();
         c.create("/nd/kid", b"", &persistent()).await.unwrap();
         assert_eq!(
             c.delete("/nd/kid", None).await.unwrap_err(),
@@ -97,14 +101,21 @@ async fn digest_acl_needs_the_matching_addauth() {
         let alice = authed(&s, ALICE).await;
         let only_alice = [acl(zk::Permission::ALL, "digest", ALICE_DIGEST)];
         alice
-            .create("/d", b"secret", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)))
+            .create(
+                "/d",
+                b"secret",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)),
+            )
             .await
             .unwrap();
         assert_eq!(alice.get_data("/d").await.unwrap().0, b"secret");
 
         let anon = s.client().await;
         assert_eq!(anon.get_data("/d").await.unwrap_err(), zk::Error::NoAuth);
-        assert_eq!(anon.list_children("/d").await.unwrap_err(), zk::Error::NoAuth);
+        assert_eq!(
+            anon.list_children("/d").await.unwrap_err(),
+            zk::Error::NoAuth
+        );
         assert_eq!(
             anon.set_data("/d", b"x", None).await.unwrap_err(),
             zk::Error::NoAuth
@@ -240,7 +251,11 @@ async fn get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
             acl(zk::Permission::READ, "world", "anyone"),
         ];
         alice
-            .create("/m", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&mixed)))
+            .create(
+                "/m",
+                b"",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&mixed)),
+            )
             .await
             .unwrap();
         let (full, _) = alice.get_acl("/m").await.unwrap();
@@ -264,7 +279,11 @@ async fn get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
 
         let only_alice = [acl(zk::Permission::ALL, "digest", ALICE_DIGEST)];
         alice
-            .create("/p", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)))
+            .create(
+                "/p",
+                b"",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)),
+            )
             .await
             .unwrap();
         assert_eq!(anon.get_acl("/p").await.unwrap_err(), zk::Error::NoAuth);
@@ -272,7 +291,11 @@ async fn get_acl_needs_read_or_admin_and_masks_digests_without_admin() {
         // ADMIN alone is enough to read the ACL.
         let admin_only = [acl(zk::Permission::ADMIN, "world", "anyone")];
         alice
-            .create("/a", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&admin_only)))
+            .create(
+                "/a",
+                b"",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&admin_only)),
+            )
             .await
             .unwrap();
         let (got, _) = anon.get_acl("/a").await.unwrap();
@@ -336,25 +359,39 @@ async fn super_digest_bypasses_every_acl() {
         let alice = authed(&s, ALICE).await;
         let only_alice = [acl(zk::Permission::ALL, "digest", ALICE_DIGEST)];
         alice
-            .create("/locked", b"mine", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)))
+            .create(
+                "/locked",
+                b"mine",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_alice)),
+            )
             .await
             .unwrap();
         let nothing = [acl(zk::Permission::NONE, "world", "anyone")];
         alice
-            .create("/void", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&nothing)))
+            .create(
+                "/void",
+                b"",
+                &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&nothing)),
+            )
             .await
             .unwrap();
 
         let root = authed(&s, SUPER).await;
         assert_eq!(root.get_data("/locked").await.unwrap().0, b"mine");
-        root.set_data("/locked", b"super was here", None).await.unwrap();
+        root.set_data("/locked", b"super was here", None)
+            .await
+            .unwrap();
         let (acls, _) = root.get_acl("/locked").await.unwrap();
         assert_eq!(acls[0].id(), ALICE_DIGEST, "super has ADMIN: no masking");
         root.create("/void/kid", b"", &persistent()).await.unwrap();
         root.delete("/void/kid", None).await.unwrap();
-        root.set_acl("/void", &[acl(zk::Permission::ALL, "world", "anyone")], None)
-            .await
-            .unwrap();
+        root.set_acl(
+            "/void",
+            &[acl(zk::Permission::ALL, "world", "anyone")],
+            None,
+        )
+        .await
+        .unwrap();
 
         let users = root.list_auth_users().await.unwrap();
         let mut got: Vec<_> = users
@@ -373,7 +410,10 @@ async fn super_digest_bypasses_every_acl() {
 
         // Someone else with a wrong super password is nobody special.
         let fake = authed(&s, "super:nope").await;
-        assert_eq!(fake.get_data("/locked").await.unwrap_err(), zk::Error::NoAuth);
+        assert_eq!(
+            fake.get_data("/locked").await.unwrap_err(),
+            zk::Error::NoAuth
+        );
     })
     .await;
 }
@@ -414,7 +454,10 @@ async fn unknown_auth_scheme_fails_and_closes_the_connection_but_not_the_session
         assert_eq!(rep.err, err::AUTH_FAILED);
         assert!(rep.body.is_empty());
         let after = r.expect_closed().await;
-        assert!(after.is_empty(), "nothing after the AuthFailed reply: {after:?}");
+        assert!(
+            after.is_empty(),
+            "nothing after the AuthFailed reply: {after:?}"
+        );
 
         // The session itself lives on.
         let mut again = Raw::tcp(s.addr).await;
@@ -484,7 +527,11 @@ async fn events_are_dropped_for_sessions_without_read() {
         let check = reader
             .call(op::CHECK_WATCHES, &body::path_type("/s", 2))
             .await;
-        assert_eq!(check.err, err::NO_WATCHER, "the dropped one-shot watch was consumed");
+        assert_eq!(
+            check.err,
+            err::NO_WATCHER,
+            "the dropped one-shot watch was consumed"
+        );
     })
     .await;
 }

@@ -84,7 +84,10 @@ async fn successful_multi_result_shapes() {
         let mut d = Dec::new(&res[1].body);
         assert_eq!(d.str(), "/base/b");
         let st_b = d.stat();
-        assert_eq!(st_b.czxid, rep.zxid, "every op of a multi has the multi's zxid");
+        assert_eq!(
+            st_b.czxid, rep.zxid,
+            "every op of a multi has the multi's zxid"
+        );
         assert_eq!(st_b.data_length, 2);
         let st_base = Dec::new(&res[2].body).stat();
         assert_eq!(st_base.version, 1);
@@ -95,7 +98,9 @@ async fn successful_multi_result_shapes() {
 
         assert!(!exists(&mut r, "/base/a").await);
         assert!(exists(&mut r, "/base/b").await);
-        let g = r.call(op::GET_DATA, &body::path_watch("/base", false)).await;
+        let g = r
+            .call(op::GET_DATA, &body::path_watch("/base", false))
+            .await;
         let mut d = g.dec();
         assert_eq!(d.buf(), b"v1");
         let st = d.stat();
@@ -147,7 +152,10 @@ async fn failed_multi_reports_ok_code_runtime_inconsistency_and_applies_nothing(
         let ops = [create("/nope/deep", 0), create("/z", 0)];
         let res = parse_multi(&r.call(op::MULTI, &multi(&ops)).await.body);
         let got: Vec<(i32, i32)> = res.iter().map(|x| (x.op, x.err)).collect();
-        assert_eq!(got, vec![(-1, err::NO_NODE), (-1, err::RUNTIME_INCONSISTENCY)]);
+        assert_eq!(
+            got,
+            vec![(-1, err::NO_NODE), (-1, err::RUNTIME_INCONSISTENCY)]
+        );
 
         // Other failure kinds surface their own code.
         r.create("/full", b"").await;
@@ -349,9 +357,7 @@ async fn multi_read_results_are_independent() {
         assert_eq!((res[0].op, res[0].err), (op::GET_DATA, 0));
         assert_eq!((res[1].op, res[1].err), (-1, err::NO_NODE));
         assert_eq!(Dec::new(&res[1].body).i32(), err::NO_NODE);
-        let chk = r
-            .call(op::CHECK_WATCHES, &body::path_type("/r", 3))
-            .await;
+        let chk = r.call(op::CHECK_WATCHES, &body::path_type("/r", 3)).await;
         assert_eq!(chk.err, err::NO_WATCHER, "multiRead sets no watches");
     })
     .await;

@@ -137,9 +137,16 @@ async fn mntr_is_tab_separated_zk_keys() {
         r.create("/a", b"12345").await;
         let rep = r.call(op::CREATE, &body::create("/eph", b"", 1)).await;
         assert_eq!(rep.err, 0);
-        assert_eq!(r.call(op::GET_DATA, &body::path_watch("/a", true)).await.err, 0);
         assert_eq!(
-            r.call(op::GET_CHILDREN, &body::path_watch("/a", true)).await.err,
+            r.call(op::GET_DATA, &body::path_watch("/a", true))
+                .await
+                .err,
+            0
+        );
+        assert_eq!(
+            r.call(op::GET_CHILDREN, &body::path_watch("/a", true))
+                .await
+                .err,
             0
         );
 
@@ -201,16 +208,33 @@ async fn wchs_counts_data_watches() {
         let mut b = Raw::session(s.addr).await;
         a.create("/x", b"").await;
         a.create("/y", b"").await;
-        assert_eq!(a.call(op::GET_DATA, &body::path_watch("/x", true)).await.err, 0);
-        assert_eq!(a.call(op::EXISTS, &body::path_watch("/y", true)).await.err, 0);
         assert_eq!(
-            a.call(op::EXISTS, &body::path_watch("/not-yet", true)).await.err,
+            a.call(op::GET_DATA, &body::path_watch("/x", true))
+                .await
+                .err,
+            0
+        );
+        assert_eq!(
+            a.call(op::EXISTS, &body::path_watch("/y", true)).await.err,
+            0
+        );
+        assert_eq!(
+            a.call(op::EXISTS, &body::path_watch("/not-yet", true))
+                .await
+                .err,
             err::NO_NODE
         );
-        assert_eq!(b.call(op::GET_DATA, &body::path_watch("/x", true)).await.err, 0);
+        assert_eq!(
+            b.call(op::GET_DATA, &body::path_watch("/x", true))
+                .await
+                .err,
+            0
+        );
         // ZooKeeper's wchs looks at the data-watch table only: child watches do not show.
         assert_eq!(
-            b.call(op::GET_CHILDREN, &body::path_watch("/y", true)).await.err,
+            b.call(op::GET_CHILDREN, &body::path_watch("/y", true))
+                .await
+                .err,
             0
         );
         assert_eq!(
@@ -222,65 +246,108 @@ async fn wchs_counts_data_watches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conf_envi_and_dirs() {
+async fn conf_lists_the_settings_in_zookeeper_order() {
     let s = TestServer::start().await;
     within(30, async {
         let conf = four_letter(s.addr, "conf").await;
         let kv = pairs(&conf, '=');
-        let keys: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(
-            keys,
-            vec![
-                "clientPort",
-                "secureClientPort",
-                "dataDir",
-                "dataDirSize",
-                "dataLogDir",
-                "dataLogSize",
-                "tickTime",
-                "maxClientCnxns",
-                "minSessionTimeout",
-                "maxSessionTimeout",
-                "clientPortListenBacklog",
-                "serverId"
-            ],
-            "{conf}"
-        );
-        assert_eq!(value(&kv, "clientPort"), s.addr.port().to_string());
-        assert_eq!(value(&kv, "secureClientPort"), "-1");
-        assert_eq!(value(&kv, "tickTime"), "200");
-        assert_eq!(value(&kv, "maxClientCnxns"), "60");
-        assert_eq!(value(&kv, "minSessionTimeout"), "400");
-        assert_eq!(value(&kv, "maxSessionTimeout"), "4000");
-        assert_eq!(value(&kv, "serverId"), "0");
         let data_dir = s.cfg.data_dir.to_str().unwrap();
-        assert!(value(&kv, "dataDir").starts_with(data_dir), "{conf}");
-        value(&kv, "dataDirSize")
-            .parse::<u64>()
-            .expect("dataDirSize is a byte count");
+        for dir_key in ["dataDir", "dataLogDir"] {
+            assert!(
+                value(&kv, dir_key).starts_with(data_dir),
+                "{dir_key}: {conf}"
+            );
+        }
+        for size_key in ["dataDirSize", "dataLogSize"] {
+            value(&kv, size_key)
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{size_key} is not a byte count: {conf}"));
+        }
+        let shown: Vec<(&str, &str)> = kv
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .map(|(k, v)| match k {
+                "dataDir" | "dataLogDir" | "dataDirSize" | "dataLogSize" => (k, "*"),
+                _ => (k, v),
+            })
+            .collect();
+        let port = s.addr.port().to_string();
+        assert_eq!(
+            shown,
+            vec![
+                ("clientPort", port.as_str()),
+                ("secureClientPort", "-1"),
+                ("dataDir", "*"),
+                ("dataDirSize", "*"),
+                ("dataLogDir", "*"),
+                ("dataLogSize", "*"),
+                ("tickTime", "200"),
+                ("maxClientCnxns", "60"),
+                ("minSessionTimeout", "400"),
+                ("maxSessionTimeout", "4000"),
+                ("clientPortListenBacklog", "-1"),
+                ("serverId", "0"),
+            ],
+            "clientPort is the port actually bound"
+        );
+    })
+    .await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envi_lists_zookeepers_keys() {
+    let s = TestServer::start().await;
+    within(30, async {
         let envi = four_letter(s.addr, "envi").await;
         assert!(envi.starts_with("Environment:\n"), "{envi}");
         let kv = pairs(envi.trim_start_matches("Environment:\n"), '=');
-        for key in [
+        let version = value(&kv, "zookeeper.version");
+        assert!(
+            version.starts_with("3.") && version.contains(", built on "),
+            "kazoo parses the version from here: {version}"
+        );
+        // Every key ZooKeeper prints, in its order (a value it cannot know is "<NA>").
+        let zk_keys = [
             "zookeeper.version",
             "host.name",
             "java.version",
+            "java.vendor",
+            "java.home",
+            "java.class.path",
+            "java.library.path",
+            "java.io.tmpdir",
+            "java.compiler",
             "os.name",
             "os.arch",
             "os.version",
             "user.name",
+            "user.home",
             "user.dir",
-        ] {
-            value(&kv, key);
-        }
-        assert!(!value(&kv, "zookeeper.version").is_empty());
+            "os.memory.free",
+            "os.memory.max",
+            "os.memory.total",
+        ];
+        let keys: Vec<&str> = kv
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| zk_keys.contains(k))
+            .collect();
+        assert_eq!(keys, zk_keys.to_vec(), "{envi}");
+    })
+    .await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dirs_reports_sizes() {
+    let s = TestServer::start().await;
+    within(30, async {
         let dirs = four_letter(s.addr, "dirs").await;
+        assert!(dirs.ends_with('\n'), "{dirs}");
         let kv = pairs(&dirs, ':');
         let keys: Vec<&str> = kv.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, vec!["datadir_size", "logdir_size"], "{dirs}");
         for (_, v) in &kv {
+            assert!(v.starts_with(' '), "{dirs}");
             v.trim().parse::<u64>().expect("sizes are byte counts");
         }
     })
@@ -295,7 +362,11 @@ async fn words_outside_the_whitelist_are_refused() {
     .await;
     within(30, async {
         assert_eq!(four_letter(s.addr, "ruok").await, "imok");
-        assert!(four_letter(s.addr, "srvr").await.starts_with("Zookeeper version: "));
+        assert!(
+            four_letter(s.addr, "srvr")
+                .await
+                .starts_with("Zookeeper version: ")
+        );
         for cmd in ["mntr", "stat", "conf", "wchs", "envi", "dump", "cons"] {
             assert_eq!(
                 four_letter(s.addr, cmd).await,
@@ -306,9 +377,14 @@ async fn words_outside_the_whitelist_are_refused() {
     .await;
 
     // The default whitelist is srvr only.
-    let s = TestServer::start_with(|c| c.four_letter_whitelist = FourLetterWhitelist::default()).await;
+    let s =
+        TestServer::start_with(|c| c.four_letter_whitelist = FourLetterWhitelist::default()).await;
     within(30, async {
-        assert!(four_letter(s.addr, "srvr").await.starts_with("Zookeeper version: "));
+        assert!(
+            four_letter(s.addr, "srvr")
+                .await
+                .starts_with("Zookeeper version: ")
+        );
         assert_eq!(
             four_letter(s.addr, "ruok").await,
             "ruok is not executed because it is not in the whitelist.\n"
@@ -321,19 +397,32 @@ async fn words_outside_the_whitelist_are_refused() {
 async fn unknown_opcode_is_unimplemented_then_closed() {
     let s = TestServer::start().await;
     within(30, async {
-        for opcode in [999, 0, op::CHECK, 50] {
+        // (opcode, err of the reply, reply body length, connection closed after it)
+        let mut got = Vec::new();
+        for opcode in [999, 50, op::CHECK, 0] {
             let mut r = Raw::session(s.addr).await;
             let body = if opcode == op::CHECK {
-                body::delete("/", -1)
+                body::delete("/", -1) // check is only valid inside multi
             } else {
                 Vec::new()
             };
             let x = r.send(opcode, &body).await;
             let rep = r.reply_for(x).await;
-            assert_eq!(rep.err, err::UNIMPLEMENTED, "opcode {opcode}");
-            assert!(rep.body.is_empty());
-            assert!(r.expect_closed().await.is_empty(), "opcode {opcode}: closed after");
+            // A connection left open would make expect_closed time out; ping to tell.
+            r.send_with_xid(xid::PING, op::PING, &[]).await;
+            let closed = r.expect_closed_or_ping().await;
+            got.push((opcode, rep.err, rep.body.len(), closed));
         }
+        assert_eq!(
+            got,
+            vec![
+                (999, err::UNIMPLEMENTED, 0, true),
+                (50, err::UNIMPLEMENTED, 0, true),
+                (op::CHECK, err::UNIMPLEMENTED, 0, true),
+                (0, err::UNIMPLEMENTED, 0, true),
+            ],
+            "(opcode, err, body length, closed)"
+        );
         still_serving(s.addr).await;
     })
     .await;
@@ -398,15 +487,23 @@ async fn max_buffer_is_inclusive() {
             .raw(&body::set_data("/a", &over, -1))
             .done();
         r.send_frame(&frame).await;
-        assert!(r.expect_closed().await.is_empty(), "one byte over: closed, no reply");
+        assert!(
+            r.expect_closed().await.is_empty(),
+            "one byte over: closed, no reply"
+        );
 
         // The session survived the closed connection and the data is the accepted one.
         let mut again = Raw::tcp(s.addr).await;
         let mut req = ConnectReq::new_session(4000);
         req.session_id = r.session_id;
         req.passwd = r.passwd.clone();
-        assert_eq!(again.handshake(&req).await.unwrap().session_id, r.session_id);
-        let rep = again.call(op::GET_DATA, &body::path_watch("/a", false)).await;
+        assert_eq!(
+            again.handshake(&req).await.unwrap().session_id,
+            r.session_id
+        );
+        let rep = again
+            .call(op::GET_DATA, &body::path_watch("/a", false))
+            .await;
         assert_eq!(rep.dec().buf().len(), 4096 - 22);
     })
     .await;
@@ -448,9 +545,17 @@ async fn malformed_frames() {
         let rep = r.call(op::CREATE, &Enc::new().str("/x").done()).await;
         assert_eq!(rep.err, err::MARSHALLING_ERROR);
         let rep = r.call(op::ADD_WATCH, &body::path_type("/x", 7)).await;
-        assert_eq!(rep.err, err::MARSHALLING_ERROR, "addWatch with an unknown mode");
+        assert_eq!(
+            rep.err,
+            err::MARSHALLING_ERROR,
+            "addWatch with an unknown mode"
+        );
         let rep = r.call(op::CHECK_WATCHES, &body::path_type("/x", 9)).await;
-        assert_eq!(rep.err, err::MARSHALLING_ERROR, "checkWatches with an unknown type");
+        assert_eq!(
+            rep.err,
+            err::MARSHALLING_ERROR,
+            "checkWatches with an unknown type"
+        );
         assert_eq!(r.ping().await.err, 0, "connection still usable");
         let rep = r.call(op::CREATE, &body::create("/fine", b"", 0)).await;
         assert_eq!(rep.err, 0);
@@ -485,7 +590,11 @@ async fn handshake_without_the_read_only_byte_is_answered_in_kind() {
         req.read_only = Some(true);
         let resp = new.handshake(&req).await.expect("answered");
         assert_eq!(resp.frame_len, 37);
-        assert_eq!(resp.read_only, Some(false), "a standalone server is never read-only");
+        assert_eq!(
+            resp.read_only,
+            Some(false),
+            "a standalone server is never read-only"
+        );
     })
     .await;
 }
@@ -507,13 +616,21 @@ async fn pipelined_replies_keep_request_order() {
         push(2, op::GET_DATA, body::path_watch("/p", false));
         push(xid::PING, op::PING, vec![]);
         push(3, op::SET_DATA, body::set_data("/p", b"v1", -1));
-        push(xid::SET_WATCHES, op::SET_WATCHES, body::set_watches(0, &[], &[], &[]));
+        push(
+            xid::SET_WATCHES,
+            op::SET_WATCHES,
+            body::set_watches(0, &[], &[], &[]),
+        );
         push(4, op::GET_DATA, body::path_watch("/p", false));
         push(xid::AUTH, op::AUTH, body::auth("digest", b"u:p"));
         push(5, op::EXISTS, body::path_watch("/nope", false));
         push(6, op::SYNC, body::path("/p"));
         for i in 0..50 {
-            push(100 + i, op::SET_DATA, body::set_data("/p", format!("n{i}").as_bytes(), -1));
+            push(
+                100 + i,
+                op::SET_DATA,
+                body::set_data("/p", format!("n{i}").as_bytes(), -1),
+            );
             push(200 + i, op::GET_DATA, body::path_watch("/p", false));
         }
         r.send_bytes(&batch).await;

@@ -15,7 +15,13 @@ use zookeeper_client as zk;
 async fn timeouts_are_clamped_to_two_and_twenty_ticks() {
     let s = TestServer::start().await;
     within(30, async {
-        for (asked, got) in [(1, 400), (100, 400), (1000, 1000), (4000, 4000), (100_000, 4000)] {
+        for (asked, got) in [
+            (1, 400),
+            (100, 400),
+            (1000, 1000),
+            (4000, 4000),
+            (100_000, 4000),
+        ] {
             let mut r = Raw::tcp(s.addr).await;
             let resp = r
                 .handshake(&ConnectReq::new_session(asked))
@@ -63,9 +69,13 @@ async fn expiry_removes_ephemerals_and_fires_their_watches() {
         let session = doomed.session().clone();
 
         let mut w = Raw::session(s.addr).await;
-        let rep = w.call(op::EXISTS, &body::path_watch("/dir/eph", true)).await;
+        let rep = w
+            .call(op::EXISTS, &body::path_watch("/dir/eph", true))
+            .await;
         assert_eq!(rep.err, 0);
-        let rep = w.call(op::GET_CHILDREN, &body::path_watch("/dir", true)).await;
+        let rep = w
+            .call(op::GET_CHILDREN, &body::path_watch("/dir", true))
+            .await;
         assert_eq!(rep.err, 0);
 
         // A live client that pings keeps its session well past the timeout.
@@ -85,14 +95,23 @@ async fn expiry_removes_ephemerals_and_fires_their_watches() {
         got.sort();
         assert_eq!(
             got,
-            vec![ev(NODE_DELETED, "/dir/eph"), ev(NODE_CHILDREN_CHANGED, "/dir")]
+            vec![
+                ev(NODE_DELETED, "/dir/eph"),
+                ev(NODE_CHILDREN_CHANGED, "/dir")
+            ]
         );
-        assert_eq!(first.zxid, second.zxid, "one entry deletes all the ephemerals");
+        assert_eq!(
+            first.zxid, second.zxid,
+            "one entry deletes all the ephemerals"
+        );
         assert!(
             took >= Duration::from_millis(700),
             "expired after {took:?}: sooner than the 1000 ms timeout"
         );
-        assert!(took < Duration::from_millis(3000), "expired only after {took:?}");
+        assert!(
+            took < Duration::from_millis(3000),
+            "expired only after {took:?}"
+        );
 
         let c = s.client().await;
         assert!(c.check_stat("/dir/eph").await.unwrap().is_none());
@@ -180,14 +199,20 @@ async fn resume_with_a_wrong_password_or_unknown_id_is_answered_as_expired() {
                 passwd,
                 read_only,
             };
-            let resp = r.handshake(&req).await.expect("the server answers before closing");
+            let resp = r
+                .handshake(&req)
+                .await
+                .expect("the server answers before closing");
             assert!(expired(&resp), "expected the expired answer, got {resp:?}");
             assert_eq!(
                 resp.read_only.is_some(),
                 read_only.is_some(),
                 "answered in the form the client used: {resp:?}"
             );
-            assert!(r.expect_closed().await.is_empty(), "closed after the answer");
+            assert!(
+                r.expect_closed().await.is_empty(),
+                "closed after the answer"
+            );
         }
     })
     .await;
@@ -219,9 +244,7 @@ async fn close_session_deletes_ephemerals_and_closes_the_connection() {
     within(30, async {
         let mut owner = Raw::session(s.addr).await;
         owner.create("/p", b"").await;
-        let rep = owner
-            .call(op::CREATE, &body::create("/p/e", b"", 1))
-            .await;
+        let rep = owner.call(op::CREATE, &body::create("/p/e", b"", 1)).await;
         assert_eq!(rep.err, 0);
         let mut w = Raw::session(s.addr).await;
         let rep = w.call(op::GET_DATA, &body::path_watch("/p/e", true)).await;
@@ -273,9 +296,13 @@ async fn restart_keeps_data_sessions_and_ephemerals() {
             zk::Permission::ALL,
             zk::AuthId::new("digest", common::ALICE_DIGEST),
         )];
-        c.create("/acl", b"", &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&locked)))
-            .await
-            .unwrap();
+        c.create(
+            "/acl",
+            b"",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&locked)),
+        )
+        .await
+        .unwrap();
         let (e_stat, _) = c.create("/e", b"eph", &ephemeral()).await.unwrap();
         let (_, p_before) = c.get_data("/p").await.unwrap();
         let keeper = c.into_session();
@@ -310,7 +337,12 @@ async fn restart_keeps_data_sessions_and_ephemerals() {
 
         // zxids continue from where they were.
         let (fresh, _) = c2.create("/fresh", b"", &persistent()).await.unwrap();
-        assert!(fresh.czxid > last.czxid, "{} <= {}", fresh.czxid, last.czxid);
+        assert!(
+            fresh.czxid > last.czxid,
+            "{} <= {}",
+            fresh.czxid,
+            last.czxid
+        );
         // The sequential counter lives in the parent's cversion, which survived.
         let (_, n) = c2.create("/p/s-", b"", &seq).await.unwrap();
         assert_eq!(n.into_i64(), 2);
@@ -322,9 +354,11 @@ async fn restart_keeps_data_sessions_and_ephemerals() {
         resumed.delete("/e", None).await.unwrap();
 
         // The session nobody came back for expires, its timer restarted at recovery.
-        eventually(Duration::from_secs(6), "unresumed session expires", || async {
-            c2.check_stat("/other").await.unwrap().is_none()
-        })
+        eventually(
+            Duration::from_secs(6),
+            "unresumed session expires",
+            || async { c2.check_stat("/other").await.unwrap().is_none() },
+        )
         .await;
     })
     .await;
@@ -338,7 +372,9 @@ async fn restart_twice_and_after_many_writes() {
         let c = s.client().await;
         c.create("/n", b"", &persistent()).await.unwrap();
         for i in 0..200 {
-            c.set_data("/n", format!("{i}").as_bytes(), None).await.unwrap();
+            c.set_data("/n", format!("{i}").as_bytes(), None)
+                .await
+                .unwrap();
         }
         drop(c);
         s.restart().await;

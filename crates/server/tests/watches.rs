@@ -16,13 +16,17 @@ use common::{TestServer, event_within, next_within, persistent, within};
 use zookeeper_client as zk;
 
 async fn get_data_watch(r: &mut Raw, path: &str) -> i32 {
-    r.call(op::GET_DATA, &body::path_watch(path, true)).await.err
+    r.call(op::GET_DATA, &body::path_watch(path, true))
+        .await
+        .err
 }
 async fn exists_watch(r: &mut Raw, path: &str) -> i32 {
     r.call(op::EXISTS, &body::path_watch(path, true)).await.err
 }
 async fn children_watch(r: &mut Raw, path: &str) -> i32 {
-    r.call(op::GET_CHILDREN, &body::path_watch(path, true)).await.err
+    r.call(op::GET_CHILDREN, &body::path_watch(path, true))
+        .await
+        .err
 }
 async fn add_watch(r: &mut Raw, path: &str, mode: i32) {
     let rep = r.call(op::ADD_WATCH, &body::path_type(path, mode)).await;
@@ -50,8 +54,15 @@ async fn data_watch_fires_once_on_set_data_with_the_write_zxid() {
         let z1 = m.set("/d", b"1").await;
         let z2 = m.set("/d", b"2").await;
         let events = w.drain_events().await;
-        assert_eq!(kinds(&events), vec![ev(NODE_DATA_CHANGED, "/d")], "one-shot");
-        assert_eq!(events[0].zxid, z1, "a notification carries the zxid of the write");
+        assert_eq!(
+            kinds(&events),
+            vec![ev(NODE_DATA_CHANGED, "/d")],
+            "one-shot"
+        );
+        assert_eq!(
+            events[0].zxid, z1,
+            "a notification carries the zxid of the write"
+        );
         assert_eq!(events[0].state, 3, "SyncConnected");
         assert_ne!(z1, z2);
         assert_eq!(check_watches(&mut w, "/d", wt::DATA).await, err::NO_WATCHER);
@@ -68,7 +79,11 @@ async fn exists_watch_on_missing_node_fires_node_created() {
         let rep = w.call(op::EXISTS, &body::path_watch("/later", true)).await;
         assert_eq!(rep.err, err::NO_NODE);
         assert!(rep.body.is_empty());
-        assert_eq!(check_watches(&mut w, "/later", wt::DATA).await, 0, "watch left");
+        assert_eq!(
+            check_watches(&mut w, "/later", wt::DATA).await,
+            0,
+            "watch left"
+        );
         let z = m.create("/later", b"").await;
         let events = w.drain_events().await;
         assert_eq!(kinds(&events), vec![ev(NODE_CREATED, "/later")]);
@@ -173,7 +188,10 @@ async fn delete_fires_node_deleted_once_for_data_and_child_watches() {
             vec![ev(NODE_DELETED, "/x/y")],
             "a child watch fires NodeDeleted when its node goes"
         );
-        assert_eq!(check_watches(&mut w, "/x/y", wt::ANY).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/x/y", wt::ANY).await,
+            err::NO_WATCHER
+        );
     })
     .await;
 }
@@ -241,7 +259,10 @@ async fn persistent_watch_stays_and_sees_data_and_child_changes() {
         c.create("/lib", b"", &persistent()).await.unwrap();
         let st = c.set_data("/lib", b"1", None).await.unwrap();
         let e = next_within(5, &mut pw).await;
-        assert_eq!((e.event_type, e.path.as_str()), (zk::EventType::NodeCreated, "/lib"));
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (zk::EventType::NodeCreated, "/lib")
+        );
         let e = next_within(5, &mut pw).await;
         assert_eq!(
             (e.event_type, e.path.as_str(), e.zxid),
@@ -279,8 +300,14 @@ async fn persistent_recursive_watch_sees_the_subtree_without_child_events() {
             ],
             "recursive watches never fire NodeChildrenChanged"
         );
-        assert_eq!(check_watches(&mut w, "/r", wt::PERSISTENT_RECURSIVE).await, 0);
-        assert_eq!(check_watches(&mut w, "/r", wt::PERSISTENT).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/r", wt::PERSISTENT_RECURSIVE).await,
+            0
+        );
+        assert_eq!(
+            check_watches(&mut w, "/r", wt::PERSISTENT).await,
+            err::NO_WATCHER
+        );
 
         // A recursive watch on "/" sees everything.
         let mut all = Raw::session(s.addr).await;
@@ -306,17 +333,29 @@ async fn all_modes_on_one_path_coexist_and_notify_once() {
         assert_eq!(children_watch(&mut w, "/m").await, 0);
         add_watch(&mut w, "/m", 0).await;
         add_watch(&mut w, "/m", 1).await;
-        for t in [wt::DATA, wt::CHILDREN, wt::PERSISTENT, wt::PERSISTENT_RECURSIVE, wt::ANY] {
+        for t in [
+            wt::DATA,
+            wt::CHILDREN,
+            wt::PERSISTENT,
+            wt::PERSISTENT_RECURSIVE,
+            wt::ANY,
+        ] {
             assert_eq!(check_watches(&mut w, "/m", t).await, 0, "type {t}");
         }
 
         // Data change: one event, and the one-shot data watch is used up.
         m.set("/m", b"1").await;
-        assert_eq!(kinds(&w.drain_events().await), vec![ev(NODE_DATA_CHANGED, "/m")]);
+        assert_eq!(
+            kinds(&w.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/m")]
+        );
         assert_eq!(check_watches(&mut w, "/m", wt::DATA).await, err::NO_WATCHER);
         assert_eq!(check_watches(&mut w, "/m", wt::CHILDREN).await, 0);
         assert_eq!(check_watches(&mut w, "/m", wt::PERSISTENT).await, 0);
-        assert_eq!(check_watches(&mut w, "/m", wt::PERSISTENT_RECURSIVE).await, 0);
+        assert_eq!(
+            check_watches(&mut w, "/m", wt::PERSISTENT_RECURSIVE).await,
+            0
+        );
 
         // Child created: NodeChildrenChanged once (one-shot child + persistent), NodeCreated
         // for the child from the recursive watch.
@@ -327,23 +366,35 @@ async fn all_modes_on_one_path_coexist_and_notify_once() {
             got,
             vec![ev(NODE_CREATED, "/m/k"), ev(NODE_CHILDREN_CHANGED, "/m")]
         );
-        assert_eq!(check_watches(&mut w, "/m", wt::CHILDREN).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/m", wt::CHILDREN).await,
+            err::NO_WATCHER
+        );
 
         // The persistent ones stay: another data change, still exactly one event.
         m.set("/m", b"2").await;
-        assert_eq!(kinds(&w.drain_events().await), vec![ev(NODE_DATA_CHANGED, "/m")]);
+        assert_eq!(
+            kinds(&w.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/m")]
+        );
 
         // Removing the persistent watch leaves the recursive one working.
         assert_eq!(remove_watches(&mut w, "/m", wt::PERSISTENT).await, 0);
         m.set("/m", b"3").await;
-        assert_eq!(kinds(&w.drain_events().await), vec![ev(NODE_DATA_CHANGED, "/m")]);
+        assert_eq!(
+            kinds(&w.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/m")]
+        );
         m.create("/m/k2", b"").await;
         assert_eq!(
             kinds(&w.drain_events().await),
             vec![ev(NODE_CREATED, "/m/k2")],
             "no child event once only the recursive watch is left"
         );
-        assert_eq!(remove_watches(&mut w, "/m", wt::PERSISTENT_RECURSIVE).await, 0);
+        assert_eq!(
+            remove_watches(&mut w, "/m", wt::PERSISTENT_RECURSIVE).await,
+            0
+        );
         m.set("/m", b"4").await;
         assert!(w.drain_events().await.is_empty());
     })
@@ -367,8 +418,14 @@ async fn one_notification_per_session_per_event() {
         add_watch(&mut b, "/o", 0).await;
         add_watch(&mut b, "/o", 0).await;
         m.set("/o", b"x").await;
-        assert_eq!(kinds(&a.drain_events().await), vec![ev(NODE_DATA_CHANGED, "/o")]);
-        assert_eq!(kinds(&b.drain_events().await), vec![ev(NODE_DATA_CHANGED, "/o")]);
+        assert_eq!(
+            kinds(&a.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/o")]
+        );
+        assert_eq!(
+            kinds(&b.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/o")]
+        );
         // a's child watch is still there, registered three times: one event.
         m.create("/o/k", b"").await;
         assert_eq!(
@@ -392,9 +449,23 @@ async fn check_and_remove_watches_for_each_type() {
         m.create("/w", b"").await;
 
         // Nothing registered: every type answers NoWatcher.
-        for t in [wt::CHILDREN, wt::DATA, wt::ANY, wt::PERSISTENT, wt::PERSISTENT_RECURSIVE] {
-            assert_eq!(check_watches(&mut w, "/w", t).await, err::NO_WATCHER, "check {t}");
-            assert_eq!(remove_watches(&mut w, "/w", t).await, err::NO_WATCHER, "remove {t}");
+        for t in [
+            wt::CHILDREN,
+            wt::DATA,
+            wt::ANY,
+            wt::PERSISTENT,
+            wt::PERSISTENT_RECURSIVE,
+        ] {
+            assert_eq!(
+                check_watches(&mut w, "/w", t).await,
+                err::NO_WATCHER,
+                "check {t}"
+            );
+            assert_eq!(
+                remove_watches(&mut w, "/w", t).await,
+                err::NO_WATCHER,
+                "remove {t}"
+            );
         }
 
         // Children.
@@ -402,24 +473,42 @@ async fn check_and_remove_watches_for_each_type() {
         assert_eq!(check_watches(&mut w, "/w", wt::DATA).await, err::NO_WATCHER);
         assert_eq!(check_watches(&mut w, "/w", wt::CHILDREN).await, 0);
         assert_eq!(remove_watches(&mut w, "/w", wt::CHILDREN).await, 0);
-        assert_eq!(remove_watches(&mut w, "/w", wt::CHILDREN).await, err::NO_WATCHER);
+        assert_eq!(
+            remove_watches(&mut w, "/w", wt::CHILDREN).await,
+            err::NO_WATCHER
+        );
 
         // Data (getData and exists are the same kind of watch server-side).
         assert_eq!(exists_watch(&mut w, "/w").await, 0);
-        assert_eq!(check_watches(&mut w, "/w", wt::CHILDREN).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/w", wt::CHILDREN).await,
+            err::NO_WATCHER
+        );
         assert_eq!(check_watches(&mut w, "/w", wt::DATA).await, 0);
         assert_eq!(remove_watches(&mut w, "/w", wt::DATA).await, 0);
         assert_eq!(check_watches(&mut w, "/w", wt::DATA).await, err::NO_WATCHER);
 
         // Persistent and recursive.
         add_watch(&mut w, "/w", 0).await;
-        assert_eq!(check_watches(&mut w, "/w", wt::PERSISTENT_RECURSIVE).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/w", wt::PERSISTENT_RECURSIVE).await,
+            err::NO_WATCHER
+        );
         assert_eq!(check_watches(&mut w, "/w", wt::PERSISTENT).await, 0);
         assert_eq!(remove_watches(&mut w, "/w", wt::PERSISTENT).await, 0);
-        assert_eq!(check_watches(&mut w, "/w", wt::PERSISTENT).await, err::NO_WATCHER);
+        assert_eq!(
+            check_watches(&mut w, "/w", wt::PERSISTENT).await,
+            err::NO_WATCHER
+        );
         add_watch(&mut w, "/w", 1).await;
-        assert_eq!(check_watches(&mut w, "/w", wt::PERSISTENT).await, err::NO_WATCHER);
-        assert_eq!(remove_watches(&mut w, "/w", wt::PERSISTENT_RECURSIVE).await, 0);
+        assert_eq!(
+            check_watches(&mut w, "/w", wt::PERSISTENT).await,
+            err::NO_WATCHER
+        );
+        assert_eq!(
+            remove_watches(&mut w, "/w", wt::PERSISTENT_RECURSIVE).await,
+            0
+        );
         assert_eq!(
             remove_watches(&mut w, "/w", wt::PERSISTENT_RECURSIVE).await,
             err::NO_WATCHER
@@ -432,8 +521,18 @@ async fn check_and_remove_watches_for_each_type() {
         add_watch(&mut w, "/w", 1).await;
         assert_eq!(check_watches(&mut w, "/w", wt::ANY).await, 0);
         assert_eq!(remove_watches(&mut w, "/w", wt::ANY).await, 0);
-        for t in [wt::CHILDREN, wt::DATA, wt::ANY, wt::PERSISTENT, wt::PERSISTENT_RECURSIVE] {
-            assert_eq!(check_watches(&mut w, "/w", t).await, err::NO_WATCHER, "after Any: {t}");
+        for t in [
+            wt::CHILDREN,
+            wt::DATA,
+            wt::ANY,
+            wt::PERSISTENT,
+            wt::PERSISTENT_RECURSIVE,
+        ] {
+            assert_eq!(
+                check_watches(&mut w, "/w", t).await,
+                err::NO_WATCHER,
+                "after Any: {t}"
+            );
         }
         // Removal sends no event, and removed watches no longer fire.
         m.set("/w", b"x").await;
@@ -443,7 +542,10 @@ async fn check_and_remove_watches_for_each_type() {
         // Another session's watch is not ours to check or remove.
         assert_eq!(get_data_watch(&mut m, "/w").await, 0);
         assert_eq!(check_watches(&mut w, "/w", wt::DATA).await, err::NO_WATCHER);
-        assert_eq!(remove_watches(&mut w, "/w", wt::DATA).await, err::NO_WATCHER);
+        assert_eq!(
+            remove_watches(&mut w, "/w", wt::DATA).await,
+            err::NO_WATCHER
+        );
         assert_eq!(check_watches(&mut m, "/w", wt::DATA).await, 0);
     })
     .await;
@@ -475,7 +577,10 @@ async fn failed_multi_fires_nothing() {
         ];
         let rep = m.call(op::MULTI, &common::jute::multi(&ops)).await;
         assert_eq!(rep.err, 0);
-        assert!(w.drain_events().await.is_empty(), "a failed multi fires nothing");
+        assert!(
+            w.drain_events().await.is_empty(),
+            "a failed multi fires nothing"
+        );
         // The watches are still armed.
         let z = m.set("/f", b"later").await;
         let events = w.drain_events().await;
@@ -507,7 +612,11 @@ async fn failed_multi_fires_nothing() {
                 ev(NODE_CHILDREN_CHANGED, "/f"),
             ]
         );
-        assert!(events.iter().all(|e| e.zxid == rep.zxid), "{events:?} vs {}", rep.zxid);
+        assert!(
+            events.iter().all(|e| e.zxid == rep.zxid),
+            "{events:?} vs {}",
+            rep.zxid
+        );
     })
     .await;
 }
@@ -563,7 +672,9 @@ async fn own_write_event_precedes_own_write_reply() {
         let mut w = Raw::session(s.addr).await;
         w.create("/self", b"").await;
         assert_eq!(get_data_watch(&mut w, "/self").await, 0);
-        let x = w.send(op::SET_DATA, &body::set_data("/self", b"1", -1)).await;
+        let x = w
+            .send(op::SET_DATA, &body::set_data("/self", b"1", -1))
+            .await;
         let first = w.next_frame().await.expect("open");
         let Frame::Event(e) = first else {
             panic!("the watcher's own write: event must come before the reply, got {first:?}");
@@ -579,7 +690,15 @@ async fn set_watches_rearms_and_catches_up() {
     let s = TestServer::start().await;
     within(30, async {
         let mut m = Raw::session(s.addr).await;
-        for p in ["/same", "/changed", "/gone", "/gone2", "/appeared_later", "/kids", "/kids_same"] {
+        for p in [
+            "/same",
+            "/changed",
+            "/gone",
+            "/gone2",
+            "/appeared_later",
+            "/kids",
+            "/kids_same",
+        ] {
             if p != "/appeared_later" {
                 m.create(p, b"").await;
             }
@@ -600,7 +719,8 @@ async fn set_watches_rearms_and_catches_up() {
             &["/appeared_later", "/never"],
             &["/kids", "/kids_same", "/gone2"],
         );
-        w.send_with_xid(xid::SET_WATCHES, op::SET_WATCHES, &req).await;
+        w.send_with_xid(xid::SET_WATCHES, op::SET_WATCHES, &req)
+            .await;
         let reply = w.reply_for(xid::SET_WATCHES).await;
         assert_eq!(reply.err, 0);
         assert!(reply.body.is_empty());
@@ -654,10 +774,16 @@ async fn set_watches2_readds_persistent_watches_without_catch_up() {
         let req = body::set_watches2(rel, &[], &[], &[], &["/pp"], &["/rr"]);
         let x = w.send(op::SET_WATCHES2, &req).await;
         let reply = w.reply_for(x).await;
-        assert_eq!(reply.err, 0, "setWatches2 with an ordinary xid (as the Java client sends)");
+        assert_eq!(
+            reply.err, 0,
+            "setWatches2 with an ordinary xid (as the Java client sends)"
+        );
         assert!(w.events.is_empty(), "no catch-up for persistent watches");
         assert_eq!(check_watches(&mut w, "/pp", wt::PERSISTENT).await, 0);
-        assert_eq!(check_watches(&mut w, "/rr", wt::PERSISTENT_RECURSIVE).await, 0);
+        assert_eq!(
+            check_watches(&mut w, "/rr", wt::PERSISTENT_RECURSIVE).await,
+            0
+        );
 
         m.set("/pp", b"1").await;
         m.set("/pp", b"2").await;
@@ -722,7 +848,10 @@ async fn client_library_one_shot_watches() {
         let (_, _, gone_w) = c.get_and_watch_data("/lib/k").await.unwrap();
         c.delete("/lib/k", None).await.unwrap();
         let e = event_within(5, gone_w).await;
-        assert_eq!((e.event_type, e.path.as_str()), (zk::EventType::NodeDeleted, "/lib/k"));
+        assert_eq!(
+            (e.event_type, e.path.as_str()),
+            (zk::EventType::NodeDeleted, "/lib/k")
+        );
     })
     .await;
 }

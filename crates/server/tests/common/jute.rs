@@ -160,7 +160,12 @@ pub mod body {
         Enc::new().str(p).i32(t).done()
     }
     pub fn set_watches(rel: i64, data: &[&str], exist: &[&str], child: &[&str]) -> Vec<u8> {
-        Enc::new().i64(rel).strs(data).strs(exist).strs(child).done()
+        Enc::new()
+            .i64(rel)
+            .strs(data)
+            .strs(exist)
+            .strs(child)
+            .done()
     }
     #[allow(clippy::too_many_arguments)]
     pub fn set_watches2(
@@ -306,7 +311,11 @@ pub fn parse_multi(body: &[u8]) -> Vec<MultiResult> {
         let done = d.bool();
         let err = d.i32();
         if done {
-            assert_eq!((op, err), (-1, -1), "multi terminator must be {{-1, true, -1}}");
+            assert_eq!(
+                (op, err),
+                (-1, -1),
+                "multi terminator must be {{-1, true, -1}}"
+            );
             assert_eq!(d.remaining(), 0, "bytes after the multi terminator");
             return out;
         }

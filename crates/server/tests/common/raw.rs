@@ -298,9 +298,24 @@ impl Raw {
         let mut seen = Vec::new();
         while let Some(f) = self.next_frame().await {
             seen.push(f);
-            assert!(seen.len() < 10_000, "server keeps sending instead of closing");
+            assert!(
+                seen.len() < 10_000,
+                "server keeps sending instead of closing"
+            );
         }
         seen
+    }
+
+    /// After a ping was sent: true if the server closes the connection (without answering
+    /// the ping), false if the ping is answered.
+    pub async fn expect_closed_or_ping(&mut self) -> bool {
+        loop {
+            match self.next_frame().await {
+                None => return true,
+                Some(Frame::Reply(r)) if r.xid == xid::PING => return false,
+                Some(_) => {}
+            }
+        }
     }
 
     /// Reads everything until the server closes, as text (four-letter words).
