@@ -394,6 +394,49 @@ async fn restart_twice_and_after_many_writes() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_watches_survive_a_restart_through_set_watches() {
+    let mut s = TestServer::start().await;
+    within(60, async {
+        let c = s.client().await;
+        c.create("/w", b"", &persistent()).await.unwrap();
+        let (_, _, data_w) = c.get_and_watch_data("/w").await.unwrap();
+        let (_, missing_w) = c.check_and_watch_stat("/later").await.unwrap();
+        let mut states = c.state_watcher();
+
+        s.restart().await;
+        // The client notices, reconnects to the same address, resumes its session and re-sends
+        // its watches with setWatches. (Persistent watches are not tested here: zookeeper-client
+        // 0.11.2 never sends setWatches2 — `index.max(index)` in resend_watches — so it drops
+        // them on reconnect; tests/watches.rs covers setWatches2 on the wire.)
+        loop {
+            let st = tokio::time::timeout(Duration::from_secs(10), states.changed())
+                .await
+                .expect("client reconnects");
+            assert!(!st.is_terminated(), "session lost over the restart: {st:?}");
+            if st == zk::SessionState::SyncConnected {
+                break;
+            }
+        }
+
+        let other = s.client().await;
+        let st = other.set_data("/w", b"after", None).await.unwrap();
+        let e = common::event_within(5, data_w).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str(), e.zxid),
+            (zk::EventType::NodeDataChanged, "/w", st.mzxid)
+        );
+        let (created, _) = other.create("/later", b"", &persistent()).await.unwrap();
+        let e = common::event_within(5, missing_w).await;
+        assert_eq!(
+            (e.event_type, e.path.as_str(), e.zxid),
+            (zk::EventType::NodeCreated, "/later", created.czxid)
+        );
+    })
+    .await;
+    s.stop().await;
+}
+
 /// Connects with an existing session (fails fast instead of retrying forever).
 async fn resume(s: &TestServer, info: zk::SessionInfo) -> Result<zk::Client, zk::Error> {
     connector()

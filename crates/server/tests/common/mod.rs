@@ -154,17 +154,28 @@ where
 }
 
 /// Waits for a one-shot watcher's event, failing the test after `secs` seconds.
-pub async fn event_within(secs: u64, w: zk::OneshotWatcher) -> zk::WatchedEvent {
-    tokio::time::timeout(Duration::from_secs(secs), w.changed())
-        .await
-        .expect("no watch event in time")
+#[track_caller]
+pub fn event_within(secs: u64, w: zk::OneshotWatcher) -> impl Future<Output = zk::WatchedEvent> {
+    let caller = std::panic::Location::caller();
+    async move {
+        tokio::time::timeout(Duration::from_secs(secs), w.changed())
+            .await
+            .unwrap_or_else(|_| panic!("no watch event within {secs} s (awaited at {caller})"))
+    }
 }
 
 /// Waits for a persistent watcher's next event, failing the test after `secs` seconds.
-pub async fn next_within(secs: u64, w: &mut zk::PersistentWatcher) -> zk::WatchedEvent {
-    tokio::time::timeout(Duration::from_secs(secs), w.changed())
-        .await
-        .expect("no watch event in time")
+#[track_caller]
+pub fn next_within(
+    secs: u64,
+    w: &mut zk::PersistentWatcher,
+) -> impl Future<Output = zk::WatchedEvent> + '_ {
+    let caller = std::panic::Location::caller();
+    async move {
+        tokio::time::timeout(Duration::from_secs(secs), w.changed())
+            .await
+            .unwrap_or_else(|_| panic!("no watch event within {secs} s (awaited at {caller})"))
+    }
 }
 
 /// `user:base64(sha1("user:password"))` for the credentials the tests use, computed
