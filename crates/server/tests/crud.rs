@@ -519,6 +519,19 @@ async fn bad_paths_are_bad_arguments() {
         assert_eq!(rep.err, err::BAD_ARGUMENTS);
         let rep = r.call(op::CREATE, &body::create("/f", b"", -1)).await;
         assert_eq!(rep.err, err::BAD_ARGUMENTS);
+        // Reads do no path validation (only exists rejects NUL): a bad path is just missing.
+        let rep = r
+            .call(op::GET_DATA, &body::path_watch("noslash", false))
+            .await;
+        assert_eq!(rep.err, err::NO_NODE);
+        let rep = r
+            .call(op::GET_CHILDREN, &body::path_watch("/ok/", false))
+            .await;
+        assert_eq!(rep.err, err::NO_NODE);
+        let rep = r
+            .call(op::EXISTS, &body::path_watch("/a\u{0}b", false))
+            .await;
+        assert_eq!(rep.err, err::BAD_ARGUMENTS);
         // Nothing was created by any of that.
         let rep = r
             .call(op::GET_CHILDREN, &body::path_watch("/", false))

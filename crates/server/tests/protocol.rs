@@ -705,3 +705,34 @@ async fn max_client_cnxns_limits_connections_per_ip() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_disconnected() {
+    let s = TestServer::start_with(|c| c.max_outbound_bytes = 1 << 20).await;
+    within(60, async {
+        let mut r = Raw::session(s.addr).await;
+        r.create("/big", &vec![1u8; 512 * 1024]).await;
+        // Ask for 200 copies (100 MB of replies) without reading any of them.
+        let mut batch = Vec::new();
+        for i in 0..200 {
+            let frame = Enc::new()
+                .i32(10 + i)
+                .i32(op::GET_DATA)
+                .raw(&body::path_watch("/big", false))
+                .done();
+            batch.extend((frame.len() as i32).to_be_bytes());
+            batch.extend(frame);
+        }
+        r.send_bytes(&batch).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // Now read: the server gave up on this connection long before 200 replies.
+        let frames = r.expect_closed().await;
+        assert!(
+            frames.len() < 200,
+            "the outbound queue was not bounded: all {} replies queued",
+            frames.len()
+        );
+        still_serving(s.addr).await;
+    })
+    .await;
+}

@@ -31,6 +31,7 @@ async fn children_watch(r: &mut Raw, path: &str) -> i32 {
 async fn add_watch(r: &mut Raw, path: &str, mode: i32) {
     let rep = r.call(op::ADD_WATCH, &body::path_type(path, mode)).await;
     assert_eq!(rep.err, 0, "addWatch {path} mode {mode}");
+    assert_eq!(rep.body, vec![0; 4], "addWatch answers ErrorResponse{{0}}");
 }
 async fn check_watches(r: &mut Raw, path: &str, t: i32) -> i32 {
     r.call(op::CHECK_WATCHES, &body::path_type(path, t))
@@ -852,6 +853,37 @@ async fn client_library_one_shot_watches() {
             (e.event_type, e.path.as_str()),
             (zk::EventType::NodeDeleted, "/lib/k")
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_reaches_every_watching_session_once() {
+    let s = TestServer::start().await;
+    within(60, async {
+        let mut m = Raw::session(s.addr).await;
+        m.create("/hot", b"").await;
+        let mut watchers = Vec::new();
+        for i in 0..40 {
+            let mut w = Raw::session(s.addr).await;
+            match i % 4 {
+                0 => assert_eq!(get_data_watch(&mut w, "/hot").await, 0),
+                1 => assert_eq!(exists_watch(&mut w, "/hot").await, 0),
+                2 => add_watch(&mut w, "/hot", 0).await,
+                _ => add_watch(&mut w, "/", 1).await,
+            }
+            watchers.push(w);
+        }
+        let z = m.set("/hot", b"x").await;
+        for (i, w) in watchers.iter_mut().enumerate() {
+            let events = w.drain_events().await;
+            assert_eq!(
+                kinds(&events),
+                vec![ev(NODE_DATA_CHANGED, "/hot")],
+                "watcher {i}"
+            );
+            assert_eq!(events[0].zxid, z, "watcher {i}");
+        }
     })
     .await;
 }

@@ -23,6 +23,7 @@ pub mod op {
     pub const RECONFIG: i32 = 16;
     pub const CHECK_WATCHES: i32 = 17;
     pub const REMOVE_WATCHES: i32 = 18;
+    pub const CREATE_CONTAINER: i32 = 19;
     pub const CREATE_TTL: i32 = 21;
     pub const MULTI_READ: i32 = 22;
     pub const AUTH: i32 = 100;
