@@ -42,14 +42,15 @@ pub struct TestServer {
 
 /// The settings every test starts from.
 pub fn base_config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.client_addr = "127.0.0.1:0".parse().unwrap();
-    cfg.data_dir = dir.to_owned();
-    cfg.tick_time = TICK;
-    cfg.extended_types_enabled = true;
-    cfg.container_check_interval = Duration::from_millis(200);
-    cfg.four_letter_whitelist = FourLetterWhitelist::All;
-    cfg
+    Config {
+        client_addr: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_owned(),
+        tick_time: TICK,
+        extended_types_enabled: true,
+        container_check_interval: Duration::from_millis(200),
+        four_letter_whitelist: FourLetterWhitelist::All,
+        ..Config::default()
+    }
 }
 
 impl TestServer {

@@ -276,12 +276,10 @@ impl Raw {
         if let Some(e) = self.events.pop_front() {
             return e;
         }
-        loop {
-            match self.next_frame().await {
-                None => panic!("connection closed while waiting for a notification"),
-                Some(Frame::Event(e)) => return e,
-                Some(Frame::Reply(r)) => panic!("expected a notification, got reply {r:?}"),
-            }
+        match self.next_frame().await {
+            None => panic!("connection closed while waiting for a notification"),
+            Some(Frame::Event(e)) => e,
+            Some(Frame::Reply(r)) => panic!("expected a notification, got reply {r:?}"),
         }
     }
 
