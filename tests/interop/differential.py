@@ -61,7 +61,7 @@ def print_mismatch(mismatch, args):
         print("  events B: %s" % _pretty(mismatch.events_b), file=out)
     else:
         print("  events (equal): %s" % _pretty(mismatch.events_a), file=out)
-    print("  preceding steps (result and events on both):", file=out)
+    print("  earlier steps on the same path, then the last steps (as both answered):", file=out)
     for entry in mismatch.context:
         print("    ", end="", file=out)
         print_step(*entry)

@@ -7,8 +7,10 @@ child of a container is never deleted (not by delete, not by multi, and never cr
 so no session close removes it). It also remembers which persistent watches each session holds,
 for the generator to stay off the places where ZooKeeper 3.8 (the reference) and 3.9 (the
 specification) differ: 3.8 keeps one watch mode per session and path, so a later one-shot
-watch, or a persistent watch of the other mode, replaces the earlier one, and removeWatches and
-checkWatches treat a persistent watch as a data watch. The model is updated only from results already compared equal
+watch, or a persistent watch of the other mode, replaces the earlier one; removeWatches and
+checkWatches treat a persistent watch as a data watch; and checkWatches answers yes when any
+session watches the exact path. So the model also keeps, per path, the sessions that ever asked
+for a watch there. The model is updated only from results already compared equal
 on both servers, so both sides keep drawing the same operations.
 """
 
@@ -30,6 +32,9 @@ class Model:
     nodes: dict = field(default_factory=dict)
     # session slot -> {path: addWatch mode} of the persistent watches its session holds
     persistent_watches: dict = field(default_factory=dict)
+    # path -> session slots that asked for any watch on it (kept until the session closes;
+    # a fired one-shot watch is not forgotten, which only makes the generator more careful)
+    watched_by: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.nodes[self.root] = Node("persistent")
@@ -79,9 +84,18 @@ class Model:
         for path in [p for p, n in self.nodes.items() if n.owner == slot]:
             del self.nodes[path]
         self.persistent_watches.pop(slot, None)
+        for slots in self.watched_by.values():
+            slots.discard(slot)
 
     def watch_added(self, slot, path, mode):
         self.persistent_watches.setdefault(slot, {})[path] = mode
+        self.watch_requested(slot, path)
+
+    def watch_requested(self, slot, path):
+        self.watched_by.setdefault(path, set()).add(slot)
+
+    def watched_by_others(self, slot, path):
+        return bool(self.watched_by.get(path, set()) - {slot})
 
     def persistent_mode(self, slot, path):
         """The mode of this session's persistent watch on path, None if it has none."""

@@ -189,12 +189,16 @@ class Generator:
         return Op("add_watch", slot, {"path": path, "mode": mode if held is None else held})
 
     def _watch_query(self, kind, slot):
-        """removeWatches/checkWatches on a path where this session holds no persistent watch:
-        ZooKeeper 3.8 treats a persistent watch as a data watch there, 3.9 does not."""
+        """removeWatches/checkWatches only where ZooKeeper 3.8 and 3.9 agree (see model.py):
+        no persistent watch of this session on the path, and for checkWatches no other
+        session's watch there."""
         for _ in range(20):
             path = self._any_path()
-            if not self.model.has_persistent_watch(slot, path):
-                return Op(kind, slot, {"path": path, "type": self.rng.choice(WATCHER_TYPES)})
+            if self.model.has_persistent_watch(slot, path):
+                continue
+            if kind == "check_watches" and self.model.watched_by_others(slot, path):
+                continue
+            return Op(kind, slot, {"path": path, "type": self.rng.choice(WATCHER_TYPES)})
         return self._exists(slot)
 
     def _remove_watches(self, slot):

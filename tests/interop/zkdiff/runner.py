@@ -10,7 +10,8 @@ from .model import Model
 from .ops import Generator, Op
 from .session import CALL_TIMEOUT_SECONDS
 
-CONTEXT_STEPS = 8
+CONTEXT_STEPS = 8  # the steps just before a mismatch
+RELATED_STEPS = 12  # earlier steps naming the mismatching operation's path
 
 MODEL_KIND = {
     "persistent": "persistent",
@@ -62,7 +63,7 @@ class Runner:
         self.side_b = Side("B", hosts_b, root, sessions)
         self.slots = sessions
         self.stats = Stats()
-        self.context = collections.deque(maxlen=CONTEXT_STEPS)
+        self.history = []  # every agreed step: (step, description, result, events)
         self.trace = trace  # called with (step, description, result, events) of agreed steps
 
     def run(self, steps):
@@ -105,16 +106,27 @@ class Runner:
                 outcome_b.value,
                 events_a,
                 events_b,
-                list(self.context),
+                self.context_for(op),
                 self.model.root,
             )
         entry = (step, op.describe(self.model.root), outcome_a.value, events_a)
-        self.context.append(entry)
+        self.history.append(entry)
         if self.trace is not None:
             self.trace(*entry)
         self.record(op, outcome_a, events_a)
         self.update_model(op, outcome_a)
         return None
+
+    def context_for(self, op):
+        """The last steps, preceded by earlier ones that named the same path."""
+        recent = self.history[-CONTEXT_STEPS:]
+        path = op.args.get("path")
+        if path is None:
+            return recent
+        short = "'%s'" % path.replace(self.model.root, "R", 1)
+        earlier = self.history[:-CONTEXT_STEPS]
+        related = [entry for entry in earlier if short in entry[1]][-RELATED_STEPS:]
+        return related + recent
 
     def record(self, op, outcome, events):
         self.stats.steps += 1
@@ -130,6 +142,8 @@ class Runner:
 
     def update_model(self, op, outcome):
         """Only successful writes change the model; results are A's, equal to B's by now."""
+        if op.args.get("watch"):
+            self.model.watch_requested(op.slot, op.args["path"])
         if outcome.value[0] != "ok":
             return
         raw, a = outcome.raw, op.args
