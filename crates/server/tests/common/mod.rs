@@ -4,6 +4,9 @@
 //!
 //! Every test runs under [`within`], so a server that stops answering fails the test instead
 //! of hanging the suite.
+//!
+//! `zookeeper-client` spawns its session task through `asyncs`, which needs the crate's `tokio`
+//! feature to find a runtime; without it every `connect` panics with "no spawner".
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
