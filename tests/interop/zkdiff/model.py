@@ -7,7 +7,8 @@ child of a container is never deleted (not by delete, not by multi, and never cr
 so no session close removes it). It also remembers which persistent watches each session holds,
 for the generator to stay off the places where ZooKeeper 3.8 (the reference) and 3.9 (the
 specification) differ: 3.8 keeps one watch mode per session and path, so a later one-shot
-watch, or a persistent watch of the other mode, replaces the earlier one; removeWatches and
+watch, or a persistent watch of the other mode, replaces the earlier one (and a recursive watch
+silences an earlier one-shot child watch on the same path); removeWatches and
 checkWatches treat a persistent watch as a data watch; and checkWatches answers yes when any
 session watches the exact path. So the model also keeps, per path, the sessions that ever asked
 for a watch there. The model is updated only from results already compared equal
@@ -35,6 +36,8 @@ class Model:
     # path -> session slots that asked for any watch on it (kept until the session closes;
     # a fired one-shot watch is not forgotten, which only makes the generator more careful)
     watched_by: dict = field(default_factory=dict)
+    # session slot -> paths it asked a one-shot child watch on (kept until the session closes)
+    child_watched: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self.nodes[self.root] = Node("persistent")
@@ -86,13 +89,19 @@ class Model:
         self.persistent_watches.pop(slot, None)
         for slots in self.watched_by.values():
             slots.discard(slot)
+        self.child_watched.pop(slot, None)
 
     def watch_added(self, slot, path, mode):
         self.persistent_watches.setdefault(slot, {})[path] = mode
         self.watch_requested(slot, path)
 
-    def watch_requested(self, slot, path):
+    def watch_requested(self, slot, path, child=False):
         self.watched_by.setdefault(path, set()).add(slot)
+        if child:
+            self.child_watched.setdefault(slot, set()).add(path)
+
+    def has_child_watch(self, slot, path):
+        return path in self.child_watched.get(slot, ())
 
     def watched_by_others(self, slot, path):
         return bool(self.watched_by.get(path, set()) - {slot})

@@ -185,8 +185,13 @@ class Generator:
             path = self._any_path()
         mode = self.rng.choice((0, 1))
         held = self.model.persistent_mode(slot, path)
-        # No second mode on one path for one session (see model.py).
-        return Op("add_watch", slot, {"path": path, "mode": mode if held is None else held})
+        # No second mode on one path for one session, no recursive watch over a one-shot child
+        # watch (see model.py).
+        if held is not None:
+            mode = held
+        elif self.model.has_child_watch(slot, path):
+            mode = 0
+        return Op("add_watch", slot, {"path": path, "mode": mode})
 
     def _watch_query(self, kind, slot):
         """removeWatches/checkWatches only where ZooKeeper 3.8 and 3.9 agree (see model.py):

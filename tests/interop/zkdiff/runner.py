@@ -143,7 +143,7 @@ class Runner:
     def update_model(self, op, outcome):
         """Only successful writes change the model; results are A's, equal to B's by now."""
         if op.args.get("watch"):
-            self.model.watch_requested(op.slot, op.args["path"])
+            self.model.watch_requested(op.slot, op.args["path"], child=op.kind == "children")
         if outcome.value[0] != "ok":
             return
         raw, a = outcome.raw, op.args
