@@ -1,15 +1,19 @@
 //! Prints the bytes the watch index spends per watch, at 1M and 10M watches, for one-shot,
-//! persistent and recursive watches, with 1, 10 and 1000 watchers per path.
+//! persistent and recursive watches, with 1, 10 and 1000 watchers per path; then the time to
+//! fire one event on a path watched by 10k and 100k sessions.
 //!
 //! Run: `cargo run --release -p watchkeeper-watch --example memory [-- 1000000 ...]`
+//! (`WATCH_MEMORY_DETAIL=1` adds the bytes per watch of each part of the index; `-- --fanout`
+//! runs only the fan-out timing.)
 //! Each scenario runs in a fresh child process so that its resident-set growth is its own.
 //! `heap` is [`WatchIndex::heap_bytes`] (container capacities); `rss` is the growth of the
 //! process's resident set while building (allocator overhead included); `text` is the part of
 //! either spent on path strings themselves. Every session holds about 100 watches.
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use watchkeeper_proto::EventType;
 use watchkeeper_watch::{WatchIndex, WatchKind};
 
 const SESSION_BASE: i64 = 0x1000_0000_0000_0000;
@@ -82,6 +86,32 @@ fn one(n: usize, per_path: usize, kind_name: &str) {
     }
 }
 
+/// (Median, minimum) time of one trigger on a path watched by `n` sessions; one-shot watches are
+/// re-armed (untimed) between runs. The minimum is the better guide on a busy machine.
+fn fanout(n: usize, kind: WatchKind) -> (Duration, Duration) {
+    let mut idx = WatchIndex::new();
+    let sessions: Vec<i64> = (0..n as i64).map(|s| SESSION_BASE + s).collect();
+    for s in &sessions {
+        idx.add("/hot/config", *s, kind);
+    }
+    let mut out = vec![0i64; n];
+    let mut times = Vec::new();
+    for _ in 0..31 {
+        out.clear();
+        let t = Instant::now();
+        idx.trigger("/hot/config", EventType::NodeDataChanged, &mut out);
+        times.push(t.elapsed());
+        assert_eq!(out.len(), n);
+        if kind == WatchKind::Data {
+            for s in &sessions {
+                idx.add("/hot/config", *s, kind);
+            }
+        }
+    }
+    times.sort();
+    (times[times.len() / 2], times[0])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--one") {
@@ -93,6 +123,7 @@ fn main() {
         one(n, per_path, args.get(3).map_or("one-shot", String::as_str));
         return;
     }
+    let fanout_only = args.first().map(String::as_str) == Some("--fanout");
     let scales: Vec<usize> = if args.is_empty() {
         vec![1_000_000, 10_000_000]
     } else {
@@ -106,9 +137,9 @@ fn main() {
         eprintln!("cannot find own executable");
         return;
     };
-    for n in scales {
+    for n in scales.into_iter().filter(|_| !fanout_only) {
         for kind in ["one-shot", "persistent", "recursive"] {
-            for per_path in [1usize, 10, 1000] {
+            for per_path in [1usize, 10, 1000].into_iter().filter(|p| *p <= n) {
                 let status = Command::new(&me)
                     .args(["--one", &n.to_string(), &per_path.to_string(), kind])
                     .status();
@@ -116,6 +147,22 @@ fn main() {
                     eprintln!("scenario {n} {kind} {per_path} failed");
                 }
             }
+        }
+    }
+    println!("\nfan-out: one NodeDataChanged on a path watched by n sessions (31 runs)");
+    for n in [10_000usize, 100_000] {
+        for (name, kind) in [
+            ("one-shot", WatchKind::Data),
+            ("persistent", WatchKind::Persistent),
+            ("recursive", WatchKind::PersistentRecursive),
+        ] {
+            let (median, min) = fanout(n, kind);
+            println!(
+                "{n:>7} sessions {name:>10}: median {:>8.1} us, min {:>8.1} us ({:.1} ns/session)",
+                median.as_secs_f64() * 1e6,
+                min.as_secs_f64() * 1e6,
+                min.as_secs_f64() * 1e9 / n as f64
+            );
         }
     }
 }

@@ -60,6 +60,7 @@ impl WatchIndex {
         session: i64,
         kind: WatchKind,
     ) -> Result<bool, CapacityError> {
+        self.sessions.tick();
         let bit = kind.bit();
         let (sid, new_session) = self.sessions.find_or_insert(session)?;
         let pid = match self.paths.intern(path) {
@@ -99,6 +100,7 @@ impl WatchIndex {
     /// `Data` the data watch, `Persistent` the persistent one, `PersistentRecursive` the
     /// recursive one, `Any` all four. Returns what was removed (empty: answer `NoWatcher`).
     pub fn remove(&mut self, path: &str, session: i64, which: WatcherType) -> Removed {
+        self.sessions.tick();
         let mask = Kinds::for_watcher_type(which).bits();
         let (Some(sid), Some(pid)) = (self.sessions.find(session), self.paths.find(path)) else {
             return Kinds::NONE;
@@ -115,7 +117,6 @@ impl WatchIndex {
                 s.paths -= 1;
             }
             self.sessions.lost(sid, (old & !new).count_ones());
-            self.sessions.sweep_if_needed();
         }
         Kinds::from_bits(old & !new)
     }
@@ -139,6 +140,7 @@ impl WatchIndex {
 
     /// Drops every watch of a session, touching only the paths it watches.
     pub fn remove_session(&mut self, session: i64) {
+        self.sessions.tick();
         let Some((sid, list)) = self.sessions.remove(session) else {
             return;
         };
@@ -162,6 +164,7 @@ impl WatchIndex {
     /// the path; NodeChildrenChanged fires child and persistent watches on the path only. Other
     /// event types fire nothing.
     pub fn trigger(&mut self, path: &str, event: EventType, out: &mut Vec<i64>) {
+        self.sessions.tick();
         let Some(fire) = Firing::of(event) else {
             return;
         };
@@ -173,38 +176,68 @@ impl WatchIndex {
         if walk {
             self.fire_ancestors(path, epoch, out);
         }
-        self.sessions.sweep_if_needed();
     }
 
-    /// The trigger's hot loop: one pass over the path's dense entries.
+    /// The trigger's hot loop. First a read-only pass over the path's dense entries collects the
+    /// sessions to notify; only if some entry holds a one-shot watch that fired does a second
+    /// pass consume them, so persistent fan-out never writes to the set. `epoch` is 0 when no
+    /// ancestor walk follows (then no dedupe marks are needed).
     fn fire_path(&mut self, pid: u32, fire: Firing, epoch: u32, out: &mut Vec<i64>) {
         let Some(head) = self.heads.get_mut(pid as usize) else {
             return;
         };
-        let slots = &mut self.sessions.slots;
-        let (live, idle) = (&mut self.sessions.live, &mut self.sessions.idle);
+        let Sessions {
+            ids,
+            marks,
+            slots,
+            live,
+            idle,
+            clock,
+            ..
+        } = &mut self.sessions;
+        let (on_path, consume) = (u32::from(fire.on_path), u32::from(fire.consume));
+        let mut consumed = 0u32;
+        self.sets.for_each_block(*head, |block| {
+            out.reserve(block.len());
+            out.extend(block.iter().filter_map(|&e| {
+                if e & on_path != 0 {
+                    ids.get(key(e) as usize).copied()
+                } else {
+                    None
+                }
+            }));
+            consumed |= block.iter().fold(0, |acc, &e| acc | e) & consume;
+            if epoch != 0 {
+                for &e in block {
+                    if e & on_path != 0
+                        && let Some(m) = marks.get_mut(key(e) as usize)
+                    {
+                        *m = epoch;
+                    }
+                }
+            }
+        });
+        if consumed == 0 {
+            return;
+        }
+        let clock = *clock;
         let (mut gone_bits, mut gone_zk) = (0usize, 0usize);
         self.sets.retain_map(head, |e| {
             let b = bits(e);
-            if b & fire.on_path == 0 {
+            let gone = b & fire.consume;
+            if gone == 0 {
                 return e;
             }
             let Some(slot) = slots.get_mut(key(e) as usize) else {
                 return e;
             };
-            slot.mark = epoch;
-            out.push(slot.id);
-            let gone = b & fire.consume;
-            if gone == 0 {
-                return e;
-            }
             let kept = b & !gone;
             gone_bits += gone.count_ones() as usize;
             gone_zk += Kinds::zk_weight(b) - Kinds::zk_weight(kept);
             if kept == 0 {
                 slot.paths -= 1;
             }
-            lose(slot, gone.count_ones(), live, idle);
+            lose(slot, gone.count_ones(), live, idle, clock);
             entry(key(e), kept)
         });
         self.watches -= gone_bits;
@@ -237,13 +270,13 @@ impl WatchIndex {
             else {
                 continue;
             };
-            let slots = &mut self.sessions.slots;
+            let Sessions { ids, marks, .. } = &mut self.sessions;
             self.sets.for_each_recursive(*head, |sid| {
-                if let Some(slot) = slots.get_mut(sid as usize)
-                    && slot.mark != epoch
+                if let (Some(m), Some(id)) = (marks.get_mut(sid as usize), ids.get(sid as usize))
+                    && *m != epoch
                 {
-                    slot.mark = epoch;
-                    out.push(slot.id);
+                    *m = epoch;
+                    out.push(*id);
                 }
             });
         }
@@ -326,7 +359,11 @@ impl WatchIndex {
                 c.1 += 1;
                 let slot = &self.sessions.slots[key(e) as usize];
                 assert!(slot.mapped);
-                assert!(slot.list.contains(&pid), "list of {} lacks {pid}", slot.id);
+                assert!(
+                    slot.list.contains(&pid),
+                    "list of slot {} lacks {pid}",
+                    key(e)
+                );
             });
             if self.sets.has_recursive(head) {
                 rec_depth[depth(self.paths.name(pid).as_bytes()).min(DEEP)] += 1;
@@ -338,7 +375,7 @@ impl WatchIndex {
         assert_eq!(self.rec_paths, rec_depth.iter().sum::<u32>() as usize);
         for (sid, slot) in self.sessions.slots.iter().enumerate() {
             let (w, p) = per_session.get(&(sid as u32)).copied().unwrap_or_default();
-            assert_eq!((slot.watches, slot.paths), (w, p), "session {}", slot.id);
+            assert_eq!((slot.watches, slot.paths), (w, p), "slot {sid}");
         }
     }
 }

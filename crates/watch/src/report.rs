@@ -102,7 +102,7 @@ impl WatchIndex {
                 .map(|pid| self.paths.name(pid).to_owned())
                 .collect();
             if !names.is_empty() {
-                out.push((slot.id, names));
+                out.push((self.sessions.id(sid as u32), names));
             }
         }
         out
@@ -117,10 +117,8 @@ impl WatchIndex {
             }
             let mut ids = Vec::new();
             self.sets.for_each(self.head(pid), |e| {
-                if kinds.intersects(Kinds::from_bits(bits(e)))
-                    && let Some(slot) = self.sessions.slot(key(e))
-                {
-                    ids.push(slot.id);
+                if kinds.intersects(Kinds::from_bits(bits(e))) {
+                    ids.push(self.sessions.id(key(e)));
                 }
             });
             if !ids.is_empty() {

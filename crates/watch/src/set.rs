@@ -280,6 +280,24 @@ impl SetStore {
         }
     }
 
+    /// Every entry, sorted by session, a block of dense memory at a time.
+    #[inline]
+    pub(crate) fn for_each_block(&self, head: SetHead, mut f: impl FnMut(&[u32])) {
+        match head.big() {
+            Some(b) => {
+                if let Some(big) = self.bigs.get(b) {
+                    for blk in big.blocks() {
+                        f(blk);
+                    }
+                }
+            }
+            None => {
+                let n = head.0.iter().take_while(|e| **e != 0).count();
+                f(head.0.get(..n).unwrap_or(&[]));
+            }
+        }
+    }
+
     /// Every entry, sorted by session.
     pub(crate) fn for_each(&self, head: SetHead, mut f: impl FnMut(u32)) {
         match head.big() {
