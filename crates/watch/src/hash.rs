@@ -1,11 +1,12 @@
 //! Small, fast, non-cryptographic hashing for the index's own tables.
 //!
-//! Keys are session ids and paths chosen by clients, so a hostile client could aim for
-//! collisions; every table that uses these hashes bounds its work per key by the number of keys
-//! the same client may register (the server's per-session watch limit), and the finalizer mixes
-//! all input bits into the bits used for bucket selection.
+//! Paths are chosen by clients, so path hashes start from a per-index random seed: colliding
+//! paths cannot be computed in advance for a server they have not seen. Session ids are assigned
+//! by the server and hashed unseeded. The finalizer mixes all input bits into the bits used for
+//! bucket selection.
 
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 const K: u64 = 0x517c_c1b7_2722_0a95;
 
@@ -35,7 +36,7 @@ impl FxHasher {
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        self.add(hash_bytes(bytes));
+        self.add(hash_bytes(0, bytes));
     }
 
     #[inline]
@@ -66,10 +67,15 @@ impl Hasher for FxHasher {
 
 pub(crate) type FxBuild = BuildHasherDefault<FxHasher>;
 
-/// Hash of a byte string (a path), eight bytes at a time.
+/// A random seed from the standard library's per-process random keys.
+pub(crate) fn random_seed() -> u64 {
+    RandomState::new().hash_one(0x5eed_u64)
+}
+
+/// Hash of a byte string (a path) under `seed`, eight bytes at a time.
 #[inline]
-pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
-    let mut h = bytes.len() as u64;
+pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed ^ bytes.len() as u64;
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         let mut w = [0u8; 8];
@@ -89,22 +95,23 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use std::collections::HashSet;
-    use std::hash::BuildHasher;
 
     #[test]
     fn paths_hash_apart() {
-        let a = hash_bytes(b"/a/b/c");
-        assert_ne!(a, hash_bytes(b"/a/b/d"));
-        assert_ne!(a, hash_bytes(b"/a/b/c\0"));
-        assert_ne!(hash_bytes(b""), hash_bytes(b"\0"));
-        assert_eq!(a, hash_bytes(b"/a/b/c"));
+        let a = hash_bytes(1, b"/a/b/c");
+        assert_ne!(a, hash_bytes(1, b"/a/b/d"));
+        assert_ne!(a, hash_bytes(1, b"/a/b/c\0"));
+        assert_ne!(hash_bytes(1, b""), hash_bytes(1, b"\0"));
+        assert_eq!(a, hash_bytes(1, b"/a/b/c"));
+        assert_ne!(a, hash_bytes(2, b"/a/b/c"), "the seed matters");
+        assert_ne!(random_seed(), random_seed());
     }
 
     #[test]
     fn low_bits_of_sequential_paths_spread() {
         // Bucket selection uses the low bits; sequential names must not pile into few buckets.
         let buckets: HashSet<u64> = (0..4096)
-            .map(|i| hash_bytes(format!("/app/node-{i:010}").as_bytes()) & 4095)
+            .map(|i| hash_bytes(7, format!("/app/node-{i:010}").as_bytes()) & 4095)
             .collect();
         assert!(buckets.len() > 2400, "{} buckets used", buckets.len());
     }

@@ -27,7 +27,7 @@ const DEEP: usize = 64;
 const R: u8 = Kinds::RECURSIVE.bits();
 
 /// Who watches what, and what a change fires. See the crate docs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WatchIndex {
     pub(crate) paths: Paths,
     pub(crate) heads: Vec<SetHead>,
@@ -35,15 +35,27 @@ pub struct WatchIndex {
     pub(crate) sessions: Sessions,
     pub(crate) watches: usize,
     pub(crate) zk_watches: usize,
-    pub(crate) rec_depth: Vec<u32>,
+    pub(crate) rec_depth: [u32; DEEP + 1],
     pub(crate) rec_paths: usize,
+}
+
+impl Default for WatchIndex {
+    fn default() -> Self {
+        WatchIndex::new()
+    }
 }
 
 impl WatchIndex {
     pub fn new() -> Self {
         WatchIndex {
-            rec_depth: vec![0; DEEP + 1],
-            ..WatchIndex::default()
+            paths: Paths::new(),
+            heads: Vec::new(),
+            sets: SetStore::default(),
+            sessions: Sessions::default(),
+            watches: 0,
+            zk_watches: 0,
+            rec_depth: [0; DEEP + 1],
+            rec_paths: 0,
         }
     }
 
@@ -91,7 +103,7 @@ impl WatchIndex {
             self.note_path(sid, pid);
         }
         if bit == R && !had_rec {
-            self.count_recursive_path(path.as_bytes(), true);
+            self.count_recursive_path(depth(path.as_bytes()), true);
         }
         Ok(true)
     }
@@ -291,16 +303,16 @@ impl WatchIndex {
             return;
         };
         if old & !new & R != 0 && !self.sets.has_recursive(head) {
-            let name = self.paths.name(pid).as_bytes().to_vec();
-            self.count_recursive_path(&name, false);
+            self.count_recursive_path(depth(self.paths.name(pid).as_bytes()), false);
         }
         if head.is_empty() {
             self.paths.release(pid);
         }
     }
 
-    fn count_recursive_path(&mut self, path: &[u8], gained: bool) {
-        if let Some(n) = self.rec_depth.get_mut(depth(path).min(DEEP)) {
+    /// A path at `depth` gained its first or lost its last recursive watch.
+    fn count_recursive_path(&mut self, depth: usize, gained: bool) {
+        if let Some(n) = self.rec_depth.get_mut(depth.min(DEEP)) {
             if gained {
                 *n += 1;
                 self.rec_paths += 1;
@@ -346,7 +358,7 @@ impl WatchIndex {
         self.sessions.check();
         let (mut watches, mut zk) = (0usize, 0usize);
         let mut per_session: HashMap<u32, (u32, u32)> = HashMap::new();
-        let mut rec_depth = vec![0u32; DEEP + 1];
+        let mut rec_depth = [0u32; DEEP + 1];
         for pid in 0..self.paths.id_bound() as u32 {
             let head = self.heads.get(pid as usize).copied().unwrap_or_default();
             assert_eq!(self.paths.is_live(pid), !head.is_empty(), "path {pid}");

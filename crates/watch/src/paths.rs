@@ -12,7 +12,7 @@
 
 use crate::error::CapacityError;
 use crate::grow::{reserve_one, reserve_str};
-use crate::hash::hash_bytes;
+use crate::hash::{hash_bytes, random_seed};
 
 /// Length of a released record.
 const FREE: u32 = u32::MAX;
@@ -37,6 +37,8 @@ struct Rec {
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Paths {
+    /// Per-index hash seed, so that colliding paths cannot be prepared in advance.
+    seed: u64,
     arena: String,
     dead: usize,
     recs: Vec<Rec>,
@@ -53,6 +55,13 @@ fn tag(hash: u64) -> u8 {
 }
 
 impl Paths {
+    pub(crate) fn new() -> Self {
+        Paths {
+            seed: random_seed(),
+            ..Paths::default()
+        }
+    }
+
     /// Number of live ids.
     pub(crate) fn len(&self) -> usize {
         self.live
@@ -80,7 +89,7 @@ impl Paths {
     }
 
     pub(crate) fn find(&self, path: &str) -> Option<u32> {
-        self.find_hashed(path, hash_bytes(path.as_bytes()))
+        self.find_hashed(path, hash_bytes(self.seed, path.as_bytes()))
     }
 
     fn find_hashed(&self, path: &str, hash: u64) -> Option<u32> {
@@ -106,7 +115,7 @@ impl Paths {
 
     /// The id of `path`, adding it if absent; `Ok((id, true))` when it was added.
     pub(crate) fn intern(&mut self, path: &str) -> Result<(u32, bool), CapacityError> {
-        let hash = hash_bytes(path.as_bytes());
+        let hash = hash_bytes(self.seed, path.as_bytes());
         if let Some(id) = self.find_hashed(path, hash) {
             return Ok((id, false));
         }
@@ -189,7 +198,7 @@ impl Paths {
     /// The slot where a live id's probe run starts (its hash is recomputed from its path: deletion
     /// and resizing are rare next to lookups, so the hash is not stored).
     fn home(&self, id: u32) -> usize {
-        hash_bytes(self.name(id).as_bytes()) as usize & (self.tags.len().max(1) - 1)
+        hash_bytes(self.seed, self.name(id).as_bytes()) as usize & (self.tags.len().max(1) - 1)
     }
 
     fn insert_slot(&mut self, id: u32, hash: u64) {
@@ -235,7 +244,7 @@ impl Paths {
         self.ids = vec![0; slots];
         for id in 0..self.recs.len() as u32 {
             if self.is_live(id) {
-                let hash = hash_bytes(self.name(id).as_bytes());
+                let hash = hash_bytes(self.seed, self.name(id).as_bytes());
                 self.insert_slot(id, hash);
             }
         }
@@ -267,7 +276,7 @@ impl Paths {
         for (slot, t) in self.tags.iter().enumerate() {
             if *t != 0 {
                 let id = self.ids[slot];
-                assert_eq!(*t, tag(hash_bytes(self.name(id).as_bytes())));
+                assert_eq!(*t, tag(hash_bytes(self.seed, self.name(id).as_bytes())));
             }
         }
         for id in live {
@@ -326,7 +335,7 @@ mod tests {
 
     #[test]
     fn ids_are_reused_and_arena_compacts() {
-        let mut p = Paths::default();
+        let mut p = Paths::new();
         let ids: Vec<u32> = (0..100)
             .map(|i| p.intern(&format!("/n/{i}")).unwrap().0)
             .collect();
@@ -348,7 +357,7 @@ mod tests {
     proptest! {
         #[test]
         fn behaves_like_a_map(ops in prop::collection::vec((0u8..40, any::<bool>()), 0..300)) {
-            let mut p = Paths::default();
+            let mut p = Paths::new();
             let mut m: HashMap<String, u32> = HashMap::new();
             for (n, add) in ops {
                 let name = format!("/p{}", n);

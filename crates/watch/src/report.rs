@@ -142,7 +142,7 @@ impl WatchIndex {
             path_text,
             path_records,
             path_table,
-            set_heads: self.heads.capacity() * size_of::<SetHead>() + self.rec_depth.capacity() * 4,
+            set_heads: self.heads.capacity() * size_of::<SetHead>(),
             big_sets: self.sets.heap_bytes(),
             session_table,
             session_lists,

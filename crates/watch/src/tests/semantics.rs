@@ -377,3 +377,10 @@ fn heap_shrinks_after_everything_is_removed() {
         idx.heap_bytes()
     );
 }
+
+#[test]
+fn default_is_new() {
+    let mut idx = WatchIndex::default();
+    idx.add("/r", 1, PersistentRecursive);
+    assert_eq!(fire(&mut idx, "/r/child", NodeCreated), [1]);
+}
