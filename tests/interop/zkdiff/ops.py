@@ -85,7 +85,8 @@ class Generator:
     # -- choices ---------------------------------------------------------------------------
 
     def _data(self):
-        return self.rng.choice((b"", b"x", b"hello", b"v%d" % self.rng.randrange(1000)))
+        """None is a null buffer on the wire, which ZooKeeper keeps apart from empty data."""
+        return self.rng.choice((None, b"", b"x", b"hello", b"v%d" % self.rng.randrange(1000)))
 
     def _version(self):
         return self.rng.choice(VERSIONS)
