@@ -92,7 +92,9 @@ class Writer(threading.Thread):
         self.error = None
 
     def run(self):
-        client = KazooClient(hosts=self.hosts, timeout=SESSION_TIMEOUT_SECONDS, connection_retry=None)
+        client = KazooClient(
+            hosts=self.hosts, timeout=SESSION_TIMEOUT_SECONDS, connection_retry=None
+        )
         try:
             client.start(timeout=CALL_TIMEOUT_SECONDS)
             client.ensure_path(self.base)
@@ -206,7 +208,8 @@ def run_round(number, server, base, ledger, args, rng):
     before = ledger.count
     stop = threading.Event()
     writers = [
-        Writer(i, server.hosts, base, ledger, rng.randrange(2**32), stop) for i in range(args.writers)
+        Writer(i, server.hosts, base, ledger, rng.randrange(2**32), stop)
+        for i in range(args.writers)
     ]
     for writer in writers:
         writer.start()
@@ -227,7 +230,10 @@ def run_round(number, server, base, ledger, args, rng):
         "%d nodes checked, %d problems" % (number, delay, acked, restart, checked, len(problems))
     )
     for path, found, allowed in problems[:MAX_PROBLEMS_SHOWN]:
-        print("  %s: found %s, acknowledged %s" % (path, _show(found), " or ".join(map(_show, allowed))))
+        print(
+            "  %s: found %s, acknowledged %s"
+            % (path, _show(found), " or ".join(map(_show, allowed)))
+        )
     endings = {type(w.error).__name__ if w.error else "the round's end" for w in writers}
     print("  writers ended on: %s" % ", ".join(sorted(endings)))
     if not alive:
@@ -239,7 +245,9 @@ def run_round(number, server, base, ledger, args, rng):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server-cmd", required=True, help="control script: CMD start|stop PORT DIR")
+    parser.add_argument(
+        "--server-cmd", required=True, help="control script: CMD start|stop PORT DIR"
+    )
     parser.add_argument("--port", type=int, default=21830)
     parser.add_argument("--dir", help="server directory (default: a new temporary one)")
     parser.add_argument("--rounds", type=int, default=3)
@@ -257,7 +265,10 @@ def main(argv):
     directory = os.path.abspath(args.dir or tempfile.mkdtemp(prefix="crash-"))
     server = Server(args.server_cmd, args.port, directory)
     rng = random.Random(args.seed)
-    print("crash test: %s, port %d, dir %s, seed %d" % (args.server_cmd, args.port, directory, args.seed))
+    print(
+        "crash test: %s, port %d, dir %s, seed %d"
+        % (args.server_cmd, args.port, directory, args.seed)
+    )
     try:
         server.control("start")
     except subprocess.SubprocessError as exc:

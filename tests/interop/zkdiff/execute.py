@@ -181,7 +181,9 @@ def _exists(op, side):
 
 def _children(op, side):
     client, a = _client(op, side), op.args
-    return _wait(client.get_children_async(a["path"], watch=_watch(op), include_data=a["with_stat"]))
+    return _wait(
+        client.get_children_async(a["path"], watch=_watch(op), include_data=a["with_stat"])
+    )
 
 
 def _acls(op, side):

@@ -214,7 +214,9 @@ class Generator:
         return self._watch_query("check_watches", slot)
 
     def _ephemerals(self, slot):
-        return Op("ephemerals", slot, {"prefix": self.rng.choice((self.model.root, self._any_path()))})
+        return Op(
+            "ephemerals", slot, {"prefix": self.rng.choice((self.model.root, self._any_path()))}
+        )
 
     def _count_descendants(self, slot):
         return Op("count_descendants", slot, {"path": self._any_path()})

@@ -163,7 +163,7 @@ class Runner:
     def update_model_multi(self, op, results):
         if any(isinstance(r, Exception) for r in results):
             return
-        for part, result in zip(op.args["ops"], results):
+        for part, result in zip(op.args["ops"], results, strict=True):
             if part[0] == "create":
                 owner = op.slot if part[3].startswith("ephemeral") else None
                 self.model.created(result, MODEL_KIND[part[3]], owner)

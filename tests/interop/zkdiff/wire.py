@@ -48,7 +48,7 @@ class CreateContainer(namedtuple("CreateContainer", "path data")):
 
 
 class CreateTTL(namedtuple("CreateTTL", "path data flags ttl")):
-    """createTTL (21): CreateTTLRequest {path, data, acl, flags, long ttl}; answers path and stat."""
+    """createTTL (21): {path, data, acl, flags, long ttl}; answers path and stat."""
 
     type = 21
 
