@@ -157,7 +157,11 @@ async fn read_loop(
         };
         let body = frame.slice(frame.len() - r.remaining()..);
         let incoming = match OpCode::from_i32(header.op) {
-            None => Incoming::Unknown { op: header.op },
+            // Codes that are not client requests (notification, createSession, error) are
+            // answered like unknown ones, as ZooKeeper's Request.isValid does.
+            None | Some(OpCode::Notification | OpCode::CreateSession | OpCode::Error) => {
+                Incoming::Unknown { op: header.op }
+            }
             Some(op) => match crate::core::decode_request(op, &body) {
                 Ok(req) => Incoming::Request(req),
                 // ZooKeeper answers a body it cannot decode with MarshallingError and keeps

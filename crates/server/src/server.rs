@@ -55,7 +55,7 @@ impl RunningServer {
             zxid: 0,
             why: e.to_string(),
         })?;
-        let cfg = Arc::new(cfg);
+        let mut cfg = cfg;
         let log_dir = cfg.log_dir().to_owned();
         let (wal, tree) = tokio::task::spawn_blocking(move || recover(&log_dir))
             .await
@@ -78,6 +78,9 @@ impl RunningServer {
             addr: cfg.client_addr,
             source,
         })?;
+        // `conf` and the logs report the port actually bound (port 0 picks one).
+        cfg.client_addr = local_addr;
+        let cfg = Arc::new(cfg);
 
         let (log_tx, log_rx) = mpsc::unbounded_channel();
         let log = LogThread::spawn(wal, cfg.data_dir.clone(), cfg.snap_retain_count, log_tx)

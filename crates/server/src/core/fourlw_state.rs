@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use watchkeeper_watch::Kinds;
+
 use super::Core;
 use crate::fourlw::COMMANDS;
 
@@ -12,6 +14,11 @@ pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     ", built on watchkeeper"
 );
+
+/// ZooKeeper's wchs, wchc and wchp list only its data-watch table: data and exist watches,
+/// persistent and persistent-recursive ones. Tools compare against those numbers.
+const ZK_DATA_TABLE: Kinds =
+    Kinds::from_bits(Kinds::DATA.bits() | Kinds::PERSISTENT.bits() | Kinds::RECURSIVE.bits());
 
 impl Core {
     pub(super) fn four_letter(&mut self, cmd: &str) -> String {
@@ -52,14 +59,22 @@ impl Core {
                 let log = dir_size(self.cfg.log_dir());
                 format!("datadir_size: {data}\nlogdir_size: {log}\n")
             }
-            "wchs" => format!(
-                "{} connections watching {} paths\nTotal watches:{}\n",
-                self.watches.session_count(),
-                self.watches.path_count(),
-                self.watches.watch_count()
-            ),
+            "wchs" => {
+                let by_path = self.watches.by_path_of(ZK_DATA_TABLE);
+                let sessions: std::collections::HashSet<i64> = by_path
+                    .iter()
+                    .flat_map(|(_, s)| s.iter().copied())
+                    .collect();
+                let total: usize = by_path.iter().map(|(_, s)| s.len()).sum();
+                format!(
+                    "{} connections watching {} paths\nTotal watches:{}\n",
+                    sessions.len(),
+                    by_path.len(),
+                    total
+                )
+            }
             "wchc" => {
-                let mut by_session = self.watches.by_session();
+                let mut by_session = self.watches.by_session_of(ZK_DATA_TABLE);
                 by_session.sort();
                 let mut out = String::new();
                 for (session, mut paths) in by_session {
@@ -73,7 +88,7 @@ impl Core {
                 out
             }
             "wchp" => {
-                let mut by_path = self.watches.by_path();
+                let mut by_path = self.watches.by_path_of(ZK_DATA_TABLE);
                 by_path.sort();
                 let mut out = String::new();
                 for (path, mut sessions) in by_path {
@@ -237,7 +252,11 @@ impl Core {
             ("outstanding_requests", self.pending.len().to_string()),
             ("uptime", self.started.elapsed().as_millis().to_string()),
             ("znode_count", self.zk_node_count().to_string()),
-            ("watch_count", self.watches.watch_count().to_string()),
+            ("watch_count", self.watches.zk_watch_count().to_string()),
+            (
+                "watch_registrations",
+                self.watches.watch_count().to_string(),
+            ),
             ("watched_paths_count", self.watches.path_count().to_string()),
             (
                 "watching_sessions_count",
@@ -276,19 +295,64 @@ fn java_double(v: f64) -> String {
 }
 
 fn envi() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "<NA>".to_string());
-    let dir = std::env::current_dir()
-        .map(|d| d.display().to_string())
-        .unwrap_or_else(|_| "<NA>".to_string());
-    let user = std::env::var("USER").unwrap_or_else(|_| "<NA>".to_string());
-    let home = std::env::var("HOME").unwrap_or_else(|_| "<NA>".to_string());
-    format!(
-        "Environment:\nzookeeper.version={VERSION}\nhost.name={host}\nos.name={}\nos.arch={}\nuser.name={user}\nuser.home={home}\nuser.dir={dir}\nserver.implementation=watchkeeper {}\n",
-        std::env::consts::OS,
-        std::env::consts::ARCH,
-        env!("CARGO_PKG_VERSION"),
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let env = |k: &str| std::env::var(k).ok();
+    let na = |v: Option<String>| v.unwrap_or_else(|| "<NA>".to_string());
+    let (rss_mb, total_mb) = memory_mb();
+    // ZooKeeper's keys in its order; the Java-specific ones have no meaning here.
+    let rows: [(&str, String); 18] = [
+        ("zookeeper.version", VERSION.to_string()),
+        ("host.name", na(read("/proc/sys/kernel/hostname"))),
+        ("java.version", na(None)),
+        ("java.vendor", na(None)),
+        ("java.home", na(None)),
+        ("java.class.path", na(None)),
+        ("java.library.path", na(None)),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("java.compiler", na(None)),
+        ("os.name", std::env::consts::OS.to_string()),
+        ("os.arch", std::env::consts::ARCH.to_string()),
+        ("os.version", na(read("/proc/sys/kernel/osrelease"))),
+        ("user.name", na(env("USER"))),
+        ("user.home", na(env("HOME"))),
+        (
+            "user.dir",
+            na(std::env::current_dir()
+                .ok()
+                .map(|d| d.display().to_string())),
+        ),
+        (
+            "os.memory.free",
+            format!("{}MB", total_mb.saturating_sub(rss_mb)),
+        ),
+        ("os.memory.max", format!("{total_mb}MB")),
+        ("os.memory.total", format!("{rss_mb}MB")),
+    ];
+    let mut out = String::from("Environment:\n");
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k}={v}");
+    }
+    out
+}
+
+/// (resident set of this process, physical memory) in MiB, from /proc.
+fn memory_mb() -> (u64, u64) {
+    let kb = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    (
+        kb(&status, "VmRSS:") / 1024,
+        kb(&meminfo, "MemTotal:") / 1024,
     )
 }
 

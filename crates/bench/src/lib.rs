@@ -1,0 +1,1 @@
+//! `watchkeeper bench`: a load tool for ZooKeeper-protocol servers (being written).

@@ -1,0 +1,1 @@
+//! The async Rust client for ZooKeeper-protocol servers (being written).
