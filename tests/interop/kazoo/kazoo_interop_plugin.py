@@ -18,6 +18,7 @@ Tests that need more than one server (failover, read-only mode, reconfig) or TLS
 against a single node; they are reported as skipped with the reason, never silently dropped.
 """
 
+import logging
 import os
 import shutil
 import subprocess
@@ -190,6 +191,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_unconfigure(config):
-    """Stops the server whatever happened, so no run leaves a process behind."""
+    """Stops the server whatever happened, so no run leaves a process behind.
+
+    Clients the tests left open then log their lost connections with no handler but Python's
+    last resort, after pytest's summary; that noise is silenced so the summary ends the output.
+    """
     if _CLUSTER is not None:
         _CLUSTER.stop()
+    logging.getLogger("kazoo").addHandler(logging.NullHandler())
