@@ -43,6 +43,9 @@ pub struct Config {
     pub max_outbound_bytes: usize,
     /// Watches one session may hold; `None` is unlimited, as in ZooKeeper.
     pub max_watches_per_session: Option<usize>,
+    /// Recent watch events kept for exact catch-up of persistent watches after a reconnect;
+    /// 0 turns catch-up off (ZooKeeper's behaviour).
+    pub event_journal_size: usize,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             snap_retain_count: 3,
             max_outbound_bytes: 64 << 20,
             max_watches_per_session: None,
+            event_journal_size: 65_536,
         }
     }
 }
@@ -270,6 +274,9 @@ impl Config {
                 "watchkeeper.maxWatchesPerSession" => {
                     let n = num(u32::MAX as u64)? as usize;
                     self.max_watches_per_session = (n > 0).then_some(n);
+                }
+                "watchkeeper.eventJournalSize" => {
+                    self.event_journal_size = num(16_000_000)? as usize;
                 }
                 "watchkeeper.maxOutboundBytes" => {
                     let n = num(1 << 34)? as usize;

@@ -762,9 +762,56 @@ async fn set_watches_rearms_and_catches_up() {
     .await;
 }
 
+/// Beyond ZooKeeper: persistent and recursive watches re-armed by setWatches2 are caught up
+/// from the event journal, in order and with each event's own zxid, before the reply.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn set_watches2_readds_persistent_watches_without_catch_up() {
+async fn set_watches2_catches_persistent_watches_up_from_the_journal() {
     let s = TestServer::start().await;
+    within(30, async {
+        let mut m = Raw::session(s.addr).await;
+        m.create("/pp", b"").await;
+        let rel = m.create("/rr", b"").await;
+        let z_set = m.set("/pp", b"changed while away").await;
+        let z_create = m.create("/rr/x", b"").await;
+        m.create("/elsewhere_not_watched", b"").await;
+        m.create("/rrr", b"").await; // a sibling whose name merely starts like the watch
+
+        let mut w = Raw::session(s.addr).await;
+        let req = body::set_watches2(rel, &[], &[], &[], &["/pp"], &["/rr"]);
+        let x = w.send(op::SET_WATCHES2, &req).await;
+        let reply = w.reply_for(x).await;
+        assert_eq!(reply.err, 0);
+        let caught_up: Vec<(i64, i32, String)> = w
+            .events
+            .iter()
+            .map(|e| (e.zxid, e.kind, e.path.clone()))
+            .collect();
+        assert_eq!(
+            caught_up,
+            vec![
+                (z_set, NODE_DATA_CHANGED, "/pp".to_string()),
+                (z_create, NODE_CREATED, "/rr/x".to_string()),
+            ],
+            "missed events replayed in order with their zxids, before the reply"
+        );
+        w.events.clear();
+        assert_eq!(check_watches(&mut w, "/pp", wt::PERSISTENT).await, 0);
+
+        m.set("/pp", b"1").await;
+        m.create("/rr/y", b"").await;
+        assert_eq!(
+            kinds(&w.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/pp"), ev(NODE_CREATED, "/rr/y")]
+        );
+    })
+    .await;
+}
+
+/// With the journal off (or no longer reaching back), persistent watches are re-added without
+/// catch-up, exactly as ZooKeeper does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_watches2_without_journal_readds_persistent_watches_without_catch_up() {
+    let s = TestServer::start_with(|cfg| cfg.event_journal_size = 0).await;
     within(30, async {
         let mut m = Raw::session(s.addr).await;
         let rel = m.create("/pp", b"").await;

@@ -101,6 +101,7 @@ impl Core {
                 Change::ChildrenChanged(_) => EventType::NodeChildrenChanged,
             };
             let path = change.path();
+            self.journal.record(zxid, event, path, acl);
             targets.clear();
             self.watches.trigger(path, event, &mut targets);
             if targets.is_empty() {

@@ -264,6 +264,7 @@ impl Core {
             ),
             ("watch_index_bytes", self.watches.heap_bytes().to_string()),
             ("notifications_sent", s.notifications_sent.to_string()),
+            ("event_journal_entries", self.journal.len().to_string()),
             ("ephemerals_count", self.tree.ephemeral_count().to_string()),
             (
                 "approximate_data_size",

@@ -19,6 +19,7 @@ mod apply;
 mod auth;
 mod dispatch;
 mod fourlw_state;
+mod journal;
 mod read;
 mod reply;
 mod session;
@@ -143,6 +144,8 @@ pub(crate) struct Core {
     pub next_session_id: i64,
     /// Set when the log failed: no write can be acknowledged any more.
     pub log_failed: bool,
+    /// Recent events, for exact catch-up of persistent watches after a reconnect.
+    pub journal: journal::Journal,
 }
 
 impl Core {
@@ -153,6 +156,7 @@ impl Core {
         now_ms: i64,
     ) -> Core {
         let next_zxid = tree.last_zxid() + 1;
+        let journal = journal::Journal::new(cfg.event_journal_size, tree.last_zxid());
         let mut sessions = HashMap::new();
         let started = Instant::now();
         // Sessions survive a restart; their timers start afresh.
@@ -173,6 +177,7 @@ impl Core {
             since_snapshot: 0,
             next_session_id: session::initial_session_id(now_ms),
             log_failed: false,
+            journal,
         }
     }
 

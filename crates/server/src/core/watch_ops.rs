@@ -5,16 +5,17 @@
 //! node that is gone fires NodeDeleted, on one modified since fires NodeDataChanged; an exist
 //! watch on a node that now exists fires NodeCreated; a child watch on a node gone fires
 //! NodeDeleted, on one whose children changed since fires NodeChildrenChanged. Anything that did
-//! not fire is registered again. Persistent watches are re-added without catch-up. Catch-up
-//! events carry zxid -1 and leave before the setWatches reply.
+//! not fire is registered again. Catch-up events carry zxid -1 and leave before the setWatches
+//! reply. Persistent and recursive watches are re-added and, beyond ZooKeeper, caught up exactly
+//! from the event journal (see `journal`): every event they missed, in order, with its zxid.
 
 use bytes::Bytes;
 use watchkeeper_proto::watches::{SetWatches, SetWatches2};
-use watchkeeper_proto::{EventType, KeeperState};
+use watchkeeper_proto::{EventType, KeeperState, perms};
 use watchkeeper_watch::WatchKind;
 
 use super::reply::{empty_frame, notification_frame};
-use super::{ConnId, Core};
+use super::{ConnId, Core, journal};
 
 /// Both setWatches forms, as one.
 pub(crate) struct Rearm {
@@ -48,6 +49,43 @@ impl From<SetWatches2> for Rearm {
             child: s.child_watches,
             persistent: s.persistent_watches,
             recursive: s.persistent_recursive_watches,
+        }
+    }
+}
+
+impl Core {
+    /// Replays, in order and with their own zxids, the events the client's persistent and
+    /// recursive watches missed since `relative_zxid`, when the journal still holds them all.
+    fn replay_persistent(&mut self, conn: ConnId, r: &Rearm) {
+        if (r.persistent.is_empty() && r.recursive.is_empty()) || r.relative_zxid <= 0 {
+            return;
+        }
+        let Some(auth) = self.conns.get(&conn).map(|c| c.auth.clone()) else {
+            return;
+        };
+        let Some(events) = self.journal.since(r.relative_zxid) else {
+            tracing::debug!(
+                conn,
+                since = r.relative_zxid,
+                "event journal no longer reaches back; persistent watches re-armed without catch-up"
+            );
+            return;
+        };
+        let frames: Vec<Bytes> = events
+            .filter(|e| {
+                r.persistent
+                    .iter()
+                    .any(|w| journal::persistent_matches(w, e.event, &e.path))
+                    || r.recursive
+                        .iter()
+                        .any(|w| journal::recursive_matches(w, e.event, &e.path))
+            })
+            .filter(|e| watchkeeper_tree::acl::check(&e.acl, perms::READ, &auth))
+            .map(|e| notification_frame(e.zxid, e.event, KeeperState::SyncConnected, &e.path))
+            .collect();
+        for frame in frames {
+            self.stats.notifications_sent += 1;
+            self.send_frame(conn, frame);
         }
     }
 }
@@ -90,6 +128,7 @@ impl Core {
         for path in &r.recursive {
             self.watch(conn, path, WatchKind::PersistentRecursive);
         }
+        self.replay_persistent(conn, &r);
         // Echo the request's xid: the C client sends -8, the Java client a normal xid.
         empty_frame(xid, self.tree.last_zxid())
     }
