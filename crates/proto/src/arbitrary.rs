@@ -27,6 +27,11 @@ pub fn bytes() -> impl Strategy<Value = Vec<u8>> {
     vec(any::<u8>(), 0..24)
 }
 
+/// Znode data: null, empty and non-empty buffers, the first two each drawn often.
+pub fn opt_bytes() -> impl Strategy<Value = Option<Vec<u8>>> {
+    prop_oneof![1 => Just(None), 1 => Just(Some(Vec::new())), 3 => bytes().prop_map(Some)]
+}
+
 pub fn names() -> impl Strategy<Value = Vec<String>> {
     vec(text(), 0..5)
 }
@@ -144,7 +149,7 @@ pub fn watches_request() -> impl Strategy<Value = WatchesRequest> {
 }
 
 pub fn create_request() -> impl Strategy<Value = CreateRequest> {
-    (path(), bytes(), acls(), any::<i32>()).prop_map(|(path, data, acl, flags)| CreateRequest {
+    (path(), opt_bytes(), acls(), any::<i32>()).prop_map(|(path, data, acl, flags)| CreateRequest {
         path,
         data,
         acl,
@@ -163,7 +168,7 @@ pub fn create_ttl_request() -> impl Strategy<Value = CreateTtlRequest> {
 }
 
 pub fn set_data_request() -> impl Strategy<Value = SetDataRequest> {
-    (path(), bytes(), any::<i32>()).prop_map(|(path, data, version)| SetDataRequest {
+    (path(), opt_bytes(), any::<i32>()).prop_map(|(path, data, version)| SetDataRequest {
         path,
         data,
         version,
@@ -246,7 +251,7 @@ pub fn multi_result() -> impl Strategy<Value = MultiResult> {
         Just(MultiResult::Delete),
         stat().prop_map(MultiResult::SetData),
         Just(MultiResult::Check),
-        (bytes(), stat()).prop_map(|(d, s)| MultiResult::GetData(d, s)),
+        (opt_bytes(), stat()).prop_map(|(d, s)| MultiResult::GetData(d, s)),
         names().prop_map(MultiResult::GetChildren),
         any::<i32>().prop_map(MultiResult::Error),
     ]
@@ -353,7 +358,7 @@ pub fn response_for(op: OpCode) -> Option<BoxedStrategy<Response>> {
         OpCode::SetAcl => stat()
             .prop_map(|stat| Response::SetAcl(SetAclResponse { stat }))
             .boxed(),
-        OpCode::GetData | OpCode::Reconfig => (bytes(), stat())
+        OpCode::GetData | OpCode::Reconfig => (opt_bytes(), stat())
             .prop_map(|(data, stat)| Response::GetData(GetDataResponse { data, stat }))
             .boxed(),
         OpCode::GetAcl => (acls(), stat())

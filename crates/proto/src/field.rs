@@ -53,13 +53,23 @@ impl Field for String {
     }
 }
 
-/// `buffer`; a null buffer reads as empty.
+/// `buffer` where null and empty mean the same (passwords, auth, tokens); null reads as empty.
 impl Field for Vec<u8> {
     fn put<B: BufMut + ?Sized>(&self, w: &mut B) {
         w.write_buffer(self);
     }
     fn get(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
         r.read_buffer()
+    }
+}
+
+/// `buffer` where null and empty differ (znode data): `None` is jute's null, length -1.
+impl Field for Option<Vec<u8>> {
+    fn put<B: BufMut + ?Sized>(&self, w: &mut B) {
+        w.write_opt_buffer(self.as_deref());
+    }
+    fn get(r: &mut JuteReader<'_>) -> Result<Self, DecodeError> {
+        r.read_opt_buffer()
     }
 }
 

@@ -92,11 +92,13 @@ impl<'a> JuteReader<'a> {
         Ok(Some(len))
     }
 
-    /// A buffer; jute's null buffer reads as empty (ZooKeeper treats both alike).
+    /// A buffer where ZooKeeper treats null and empty alike (passwords, auth, SASL tokens); a
+    /// null buffer reads as empty. Znode data keeps the difference: see `read_opt_buffer`.
     pub fn read_buffer(&mut self) -> Result<Vec<u8>, DecodeError> {
         Ok(self.read_opt_buffer()?.unwrap_or_default())
     }
 
+    /// A buffer whose null (length -1) is `None`, distinct from an empty buffer.
     pub fn read_opt_buffer(&mut self) -> Result<Option<Vec<u8>>, DecodeError> {
         match self.read_len(1)? {
             None => Ok(None),

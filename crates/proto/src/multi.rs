@@ -175,7 +175,8 @@ pub enum MultiResult {
     Delete,
     SetData(Stat),
     Check,
-    GetData(Vec<u8>, Stat),
+    /// `None` data is a null buffer, as in [`GetDataResponse`].
+    GetData(Option<Vec<u8>>, Stat),
     GetChildren(Vec<String>),
     /// An error code; 0 for an op that would have succeeded in a failed multi.
     Error(i32),
@@ -318,7 +319,7 @@ mod tests {
             ops: vec![
                 MultiOp::Create(CreateRequest {
                     path: "/a".into(),
-                    data: vec![],
+                    data: Some(vec![]),
                     acl: Acl::open_unsafe(),
                     flags: 0,
                 }),
@@ -361,6 +362,20 @@ mod tests {
         assert_eq!(m.to_bytes(), expect);
         assert_eq!(MultiResponse::decode_exact(expect).unwrap(), m);
         assert_eq!(m.first_error(), Some(-101));
+    }
+
+    /// multiRead's getData on a node with null data: the buffer is length -1, not 0.
+    #[test]
+    fn null_get_data_result_golden_bytes() {
+        let stat = Stat::default();
+        let m = MultiResponse {
+            results: vec![MultiResult::GetData(None, stat)],
+        };
+        let mut expect: Vec<u8> = vec![0, 0, 0, 4, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        expect.extend_from_slice(&stat.to_bytes());
+        expect.extend_from_slice(&MultiHeader::END.to_bytes());
+        assert_eq!(m.to_bytes(), expect);
+        assert_eq!(MultiResponse::decode_exact(&expect).unwrap(), m);
     }
 
     #[test]

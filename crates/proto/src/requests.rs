@@ -14,7 +14,8 @@ jute_record!(
     /// create (1), create2 (15) and createContainer (19).
     CreateRequest {
         path: String,
-        data: Vec<u8>,
+        /// `None` is a null buffer: ZooKeeper stores it as null, distinct from empty.
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         /// A [`CreateMode`] value.
         flags: i32,
@@ -32,7 +33,8 @@ jute_record!(
     /// (opcode 21).
     CreateTtlRequest {
         path: String,
-        data: Vec<u8>,
+        /// `None` is a null buffer, as in [`CreateRequest`].
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         flags: i32,
         /// Milliseconds.
@@ -98,7 +100,8 @@ jute_record!(
     /// `SetDataRequest {ustring path; buffer data; int version}`.
     SetDataRequest {
         path: String,
-        data: Vec<u8>,
+        /// `None` is a null buffer: the node's data becomes null, not empty.
+        data: Option<Vec<u8>>,
         version: i32,
     }
 );
@@ -189,7 +192,7 @@ mod tests {
     fn create_request_golden_bytes() {
         let c = CreateRequest {
             path: "/x".into(),
-            data: vec![9],
+            data: Some(vec![9]),
             acl: vec![Acl::new(31, Id::new("world", "anyone"))],
             flags: 1,
         };
@@ -207,10 +210,50 @@ mod tests {
     }
 
     #[test]
-    fn null_path_and_data_read_as_empty() {
+    fn null_path_reads_as_empty_and_null_data_as_none() {
         let wire = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3];
         let s = SetDataRequest::decode_exact(&wire).unwrap();
-        assert_eq!((s.path.as_str(), s.data.len(), s.version), ("", 0, 3));
+        assert_eq!(
+            (s.path.as_str(), s.data.as_deref(), s.version),
+            ("", None, 3)
+        );
+        // Written back, the null path becomes empty but the null data stays null.
+        let back: &[u8] = &[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 3];
+        assert_eq!(s.to_bytes(), back);
+    }
+
+    #[test]
+    fn null_and_empty_data_are_distinct_on_the_wire() {
+        let null = CreateRequest {
+            path: "/n".into(),
+            data: None,
+            acl: vec![],
+            flags: 0,
+        };
+        let empty = CreateRequest {
+            data: Some(vec![]),
+            ..null.clone()
+        };
+        let expect_null: &[u8] = &[
+            0, 0, 0, 2, b'/', b'n', 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let expect_empty: &[u8] = &[0, 0, 0, 2, b'/', b'n', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(null.to_bytes(), expect_null);
+        assert_eq!(empty.to_bytes(), expect_empty);
+        assert_eq!(CreateRequest::decode_exact(expect_null).unwrap(), null);
+        assert_eq!(CreateRequest::decode_exact(expect_empty).unwrap(), empty);
+        let ttl = CreateTtlRequest {
+            path: "/n".into(),
+            data: None,
+            acl: vec![],
+            flags: 5,
+            ttl: 1,
+        };
+        assert_eq!(&ttl.to_bytes()[6..10], &[0xff; 4]);
+        assert_eq!(
+            CreateTtlRequest::decode_exact(&ttl.to_bytes()).unwrap(),
+            ttl
+        );
     }
 
     #[test]

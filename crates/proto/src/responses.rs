@@ -45,7 +45,8 @@ jute_record!(
     /// `GetDataResponse {buffer data; Stat stat}`: getData, and reconfig (which returns the new
     /// configuration as data).
     GetDataResponse {
-        data: Vec<u8>,
+        /// `None` for a node whose data is null (created or set with a null buffer).
+        data: Option<Vec<u8>>,
         stat: Stat,
     }
 );
@@ -140,7 +141,7 @@ mod tests {
             pzxid: 11,
         };
         let r = GetDataResponse {
-            data: vec![0x61],
+            data: Some(vec![0x61]),
             stat,
         };
         let mut expect = vec![0, 0, 0, 1, 0x61];
@@ -158,6 +159,13 @@ mod tests {
         assert_eq!(expect.len(), 5 + Stat::ENCODED_LEN);
         assert_eq!(r.to_bytes(), expect);
         assert_eq!(GetDataResponse::decode_exact(&expect).unwrap(), r);
+
+        // Null data: length -1 and no bytes; the stat is unchanged.
+        let null = GetDataResponse { data: None, stat };
+        let mut expect_null = vec![0xff, 0xff, 0xff, 0xff];
+        expect_null.extend_from_slice(&expect[5..]);
+        assert_eq!(null.to_bytes(), expect_null);
+        assert_eq!(GetDataResponse::decode_exact(&expect_null).unwrap(), null);
     }
 
     proptest! {
@@ -182,7 +190,7 @@ mod tests {
         }
 
         #[test]
-        fn data_and_acl_responses_round_trip(data in bytes(), acl in acls(), stat in stat()) {
+        fn data_and_acl_responses_round_trip(data in opt_bytes(), acl in acls(), stat in stat()) {
             let d = GetDataResponse { data, stat };
             prop_assert_eq!(GetDataResponse::decode_exact(&d.to_bytes())?, d);
             let a = GetAclResponse { acl, stat };

@@ -13,7 +13,7 @@ use watchkeeper_proto::{Acl, CreateMode, ErrorCode, perms};
 
 use crate::acl;
 use crate::entry::{Entry, Op};
-use crate::node::{MAX_TTL_MS, Node, NodeKind, StoredStat, is_reserved_session_id};
+use crate::node::{Data, MAX_TTL_MS, Node, NodeKind, StoredStat, data_len, is_reserved_session_id};
 use crate::outcome::{Applied, Change, OpResult};
 use crate::path;
 use crate::tree::{DataTree, SessionInfo, is_reapable};
@@ -51,7 +51,7 @@ enum Undo {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Data,
         stat: StoredStat,
     },
 }
@@ -109,13 +109,13 @@ impl DataTree {
                 acl,
                 mode,
                 ttl_ms,
-            } => self.create(cx, path, data, acl, *mode, *ttl_ms),
+            } => self.create(cx, path, data.as_deref(), acl, *mode, *ttl_ms),
             Op::Delete { path, version } => self.delete(cx, path, *version),
             Op::SetData {
                 path,
                 data,
                 version,
-            } => self.set_data(cx, path, data, *version),
+            } => self.set_data(cx, path, data.as_deref(), *version),
             Op::Check { path, version } => self.check(cx, path, *version),
             _ => Err(ErrorCode::MarshallingError),
         }
@@ -181,8 +181,8 @@ impl DataTree {
             }
             Undo::SetData { path, data, stat } => {
                 if let Some(n) = self.nodes.get_mut(&path) {
-                    let new_len = n.data.len() as u64;
-                    self.data_size = self.data_size - new_len + data.len() as u64;
+                    let new_len = data_len(&n.data) as u64;
+                    self.data_size = self.data_size - new_len + data_len(&data) as u64;
                     n.data = data;
                     n.stat = stat;
                 }
@@ -240,7 +240,7 @@ impl DataTree {
         &mut self,
         cx: &mut Cx<'_>,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         mode: CreateMode,
         ttl: i64,
@@ -294,7 +294,7 @@ impl DataTree {
             p.stat.pzxid = cx.zxid;
         }
         let node = Node {
-            data: data.to_vec(),
+            data: data.map(Box::from),
             acl: self.intern_acl(&acl),
             stat: StoredStat::created(cx.zxid, cx.time),
             kind,
@@ -371,7 +371,13 @@ impl DataTree {
         }
     }
 
-    fn set_data(&mut self, cx: &mut Cx<'_>, path: &str, data: &[u8], version: i32) -> OpOutcome {
+    fn set_data(
+        &mut self,
+        cx: &mut Cx<'_>,
+        path: &str,
+        data: Option<&[u8]>,
+        version: i32,
+    ) -> OpOutcome {
         self.check_session(cx, false)?;
         path::validate(path)?;
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
@@ -380,13 +386,14 @@ impl DataTree {
         }
         check_version(node.stat.version, version)?;
         let old_stat = node.stat;
-        let old_data = std::mem::replace(&mut node.data, data.to_vec());
+        let old_data = std::mem::replace(&mut node.data, data.map(Box::from));
         node.stat.version = node.stat.version.wrapping_add(1);
         node.stat.mtime = cx.time;
         node.stat.mzxid = cx.zxid;
         let stat = node.client_stat();
         let acl = node.acl.clone();
-        self.data_size = self.data_size - old_data.len() as u64 + data.len() as u64;
+        self.data_size =
+            self.data_size - data_len(&old_data) as u64 + data.map_or(0, <[u8]>::len) as u64;
         cx.emit(Change::DataChanged(path.to_owned()), &acl);
         Ok((
             OpResult::DataSet { stat },

@@ -2,14 +2,16 @@
 //! and its byte form (what the write-ahead log and Raft store).
 //!
 //! Byte form: a format version byte, then jute primitives (big-endian ints, length-prefixed
-//! strings, buffers and vectors). Decoding is total: any input decodes or yields an
-//! [`EntryDecodeError`], never a panic, and never allocates more than the input holds.
+//! strings, buffers and vectors). Znode data is a buffer whose length -1 means null (version 2;
+//! version 1 had no null data and is not read, so an older binary cannot mistake null for
+//! empty). Decoding is total: any input decodes or yields an [`EntryDecodeError`], never a
+//! panic, and never allocates more than the input holds.
 
 use watchkeeper_proto::jute::{JuteReader, JuteWrite};
 use watchkeeper_proto::{Acl, CreateMode, DecodeError, Id, Record, decode_acls, encode_acls};
 
-/// The current entry format.
-const FORMAT_VERSION: u8 = 1;
+/// The current entry format: 2 since znode data can be null.
+const FORMAT_VERSION: u8 = 2;
 
 /// The `ttl_ms` of every create that is not a TTL create, as ZooKeeper's plain create carries it.
 pub const NO_TTL: i64 = -1;
@@ -41,9 +43,11 @@ pub enum Op {
     /// `ttl_ms` is the request's TTL for `PersistentWithTtl`/`PersistentSequentialWithTtl`
     /// and [`NO_TTL`] (-1) otherwise: like ZooKeeper, a non-TTL mode with `ttl_ms >= 0` is
     /// `BadArguments`, and so is a TTL mode without a TTL in `1..=MAX_TTL_MS`.
+    /// `data` `None` is ZooKeeper's null data (a null buffer in the request), kept distinct from
+    /// empty.
     Create {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         mode: CreateMode,
         ttl_ms: i64,
@@ -52,9 +56,10 @@ pub enum Op {
         path: String,
         version: i32,
     },
+    /// `data` `None` sets null data, as for `Create`.
     SetData {
         path: String,
-        data: Vec<u8>,
+        data: Option<Vec<u8>>,
         version: i32,
     },
     SetAcl {
@@ -78,7 +83,12 @@ pub enum Op {
 
 impl Op {
     /// A create that is not a TTL create (`ttl_ms` = [`NO_TTL`]).
-    pub fn create(path: impl Into<String>, data: Vec<u8>, acl: Vec<Acl>, mode: CreateMode) -> Op {
+    pub fn create(
+        path: impl Into<String>,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+    ) -> Op {
         Op::Create {
             path: path.into(),
             data,
@@ -177,7 +187,7 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) {
         } => {
             out.push(tag::CREATE);
             out.write_string(path);
-            out.write_buffer(data);
+            out.write_opt_buffer(data.as_deref());
             encode_acls(acl, out);
             out.write_i32(mode.as_i32());
             out.write_i64(*ttl_ms);
@@ -194,7 +204,7 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) {
         } => {
             out.push(tag::SET_DATA);
             out.write_string(path);
-            out.write_buffer(data);
+            out.write_opt_buffer(data.as_deref());
             out.write_i32(*version);
         }
         Op::SetAcl { path, acl, version } => {
@@ -231,7 +241,7 @@ fn decode_op(r: &mut JuteReader<'_>, in_multi: bool) -> Result<Op, EntryDecodeEr
         tag::CLOSE_SESSION => Op::CloseSession,
         tag::CREATE => Op::Create {
             path: r.read_string()?,
-            data: r.read_buffer()?,
+            data: r.read_opt_buffer()?,
             acl: decode_acls(r)?,
             mode: CreateMode::decode(r.read_i32()?)?,
             ttl_ms: r.read_i64()?,
@@ -242,7 +252,7 @@ fn decode_op(r: &mut JuteReader<'_>, in_multi: bool) -> Result<Op, EntryDecodeEr
         },
         tag::SET_DATA => Op::SetData {
             path: r.read_string()?,
-            data: r.read_buffer()?,
+            data: r.read_opt_buffer()?,
             version: r.read_i32()?,
         },
         tag::SET_ACL => Op::SetAcl {
@@ -303,6 +313,15 @@ pub(crate) mod tests {
         prop::sample::select(CreateMode::ALL.to_vec())
     }
 
+    /// Null, empty and non-empty data, the first two drawn often.
+    pub(crate) fn arb_data(max: usize) -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop_oneof![
+            1 => Just(None),
+            1 => Just(Some(Vec::new())),
+            3 => prop::collection::vec(any::<u8>(), 1..max).prop_map(Some),
+        ]
+    }
+
     fn arb_simple_op() -> impl Strategy<Value = Op> {
         let path = "/[a-c/]{0,6}";
         prop_oneof![
@@ -313,28 +332,21 @@ pub(crate) mod tests {
                 }
             ),
             Just(Op::CloseSession),
-            (
-                path,
-                prop::collection::vec(any::<u8>(), 0..8),
-                arb_acl(),
-                arb_mode(),
-                any::<i64>()
-            )
-                .prop_map(|(path, data, acl, mode, ttl_ms)| Op::Create {
+            (path, arb_data(8), arb_acl(), arb_mode(), any::<i64>()).prop_map(
+                |(path, data, acl, mode, ttl_ms)| Op::Create {
                     path,
                     data,
                     acl,
                     mode,
                     ttl_ms
-                }),
-            (path, any::<i32>()).prop_map(|(path, version)| Op::Delete { path, version }),
-            (path, prop::collection::vec(any::<u8>(), 0..8), any::<i32>()).prop_map(
-                |(path, data, version)| Op::SetData {
-                    path,
-                    data,
-                    version
                 }
             ),
+            (path, any::<i32>()).prop_map(|(path, version)| Op::Delete { path, version }),
+            (path, arb_data(8), any::<i32>()).prop_map(|(path, data, version)| Op::SetData {
+                path,
+                data,
+                version
+            }),
             (path, arb_acl(), any::<i32>()).prop_map(|(path, acl, version)| Op::SetAcl {
                 path,
                 acl,
@@ -439,9 +451,57 @@ pub(crate) mod tests {
         ));
     }
 
+    /// Null data is length -1, empty data length 0, and each decodes back as itself.
+    #[test]
+    fn null_and_empty_data_golden_bytes() {
+        let set = |data| Entry {
+            session: 0,
+            time: 0,
+            auth: vec![],
+            op: Op::SetData {
+                path: "/a".into(),
+                data,
+                version: -1,
+            },
+        };
+        let mut head = vec![FORMAT_VERSION];
+        head.extend_from_slice(&[0; 16]); // session, time
+        head.extend_from_slice(&[0, 0, 0, 0, tag::SET_DATA, 0, 0, 0, 2, b'/', b'a']);
+        let tail = [0xff; 4]; // version -1
+        for (data, len) in [(None, [0xff; 4]), (Some(vec![]), [0; 4])] {
+            let mut expect = head.clone();
+            expect.extend_from_slice(&len);
+            expect.extend_from_slice(&tail);
+            let e = set(data);
+            assert_eq!(e.to_bytes(), expect);
+            assert_eq!(Entry::decode(&expect), Ok(e));
+        }
+    }
+
+    #[test]
+    fn older_format_is_refused() {
+        let mut b = Entry {
+            session: 1,
+            time: 2,
+            auth: vec![],
+            op: Op::CloseSession,
+        }
+        .to_bytes();
+        b[0] = 1;
+        assert_eq!(
+            Entry::decode(&b),
+            Err(EntryDecodeError::UnsupportedVersion(1))
+        );
+    }
+
     #[test]
     fn create_helper_has_no_ttl() {
-        let op = Op::create("/a", vec![], Acl::open_unsafe(), CreateMode::Persistent);
+        let op = Op::create(
+            "/a",
+            Some(vec![]),
+            Acl::open_unsafe(),
+            CreateMode::Persistent,
+        );
         assert!(matches!(op, Op::Create { ttl_ms: NO_TTL, .. }));
     }
 }

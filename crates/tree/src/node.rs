@@ -5,6 +5,10 @@
 //! it the way ZooKeeper's `DataNode.copyStat` does: `cversion * 2 - numChildren` (so a child
 //! deletion shows as a cversion change too), `ephemeralOwner` 0 for containers and TTL nodes,
 //! `dataLength` and `numChildren` from the data and children themselves.
+//!
+//! Data is `None` when a client created or set it with a null buffer: ZooKeeper keeps a null
+//! `byte[]` then, answers getData with a null buffer, and counts it as length 0 (`dataLength`,
+//! the approximate data size). An empty buffer is `Some` of nothing and stays empty.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -98,9 +102,17 @@ impl StoredStat {
     }
 }
 
+/// A znode's data: `None` is ZooKeeper's null, distinct from empty.
+pub(crate) type Data = Option<Box<[u8]>>;
+
+/// The length ZooKeeper counts for `data`: 0 for null.
+pub(crate) fn data_len(data: &Data) -> usize {
+    data.as_deref().map_or(0, <[u8]>::len)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
-    pub data: Vec<u8>,
+    pub data: Data,
     pub acl: Arc<[Acl]>,
     pub stat: StoredStat,
     pub kind: NodeKind,
@@ -123,7 +135,7 @@ impl Node {
                 .wrapping_sub(num_children),
             aversion: self.stat.aversion,
             ephemeral_owner: self.kind.client_owner(),
-            data_length: i32::try_from(self.data.len()).unwrap_or(i32::MAX),
+            data_length: i32::try_from(data_len(&self.data)).unwrap_or(i32::MAX),
             num_children,
             pzxid: self.stat.pzxid,
         }
@@ -142,8 +154,9 @@ impl<'a> NodeRef<'a> {
         self.path
     }
 
-    pub fn data(&self) -> &'a [u8] {
-        &self.node.data
+    /// The data; `None` when it was created or set as a null buffer.
+    pub fn data(&self) -> Option<&'a [u8]> {
+        self.node.data.as_deref()
     }
 
     /// The stat exactly as ZooKeeper would send it.
@@ -246,7 +259,7 @@ mod tests {
     #[test]
     fn client_cversion_counts_creates_and_deletes() {
         let mut n = Node {
-            data: b"abc".to_vec(),
+            data: Some(b"abc"[..].into()),
             acl: Acl::open_unsafe().into(),
             stat: StoredStat::created(1, 2),
             kind: NodeKind::Persistent,
@@ -262,5 +275,35 @@ mod tests {
         n.stat.cversion = 0;
         n.children.remove("b");
         assert_eq!(n.client_stat().cversion, -1);
+    }
+
+    #[test]
+    fn null_and_empty_data_both_have_length_zero() {
+        let mut n = Node {
+            data: None,
+            acl: Acl::open_unsafe().into(),
+            stat: StoredStat::default(),
+            kind: NodeKind::Persistent,
+            children: BTreeSet::new(),
+        };
+        assert_eq!(n.client_stat().data_length, 0);
+        assert_eq!(
+            NodeRef {
+                path: "/n",
+                node: &n
+            }
+            .data(),
+            None
+        );
+        n.data = Some(Box::default());
+        assert_eq!(n.client_stat().data_length, 0);
+        assert_eq!(
+            NodeRef {
+                path: "/n",
+                node: &n
+            }
+            .data(),
+            Some(&[][..])
+        );
     }
 }

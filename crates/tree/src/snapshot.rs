@@ -4,7 +4,9 @@
 //! Layout (jute primitives after a 4-byte magic and a format version byte):
 //! last zxid; sessions sorted by id (id, timeout, password); a table of distinct ACL lists in
 //! order of first use; nodes in preorder from "/" with siblings sorted (path, data, ACL table
-//! index, then ZooKeeper's `StatPersisted` fields with the raw `ephemeralOwner`).
+//! index, then ZooKeeper's `StatPersisted` fields with the raw `ephemeralOwner`). Node data is a
+//! buffer whose length -1 means null, as ZooKeeper's own snapshots write a null `byte[]`;
+//! format 2 (format 1 had no null data and is not read).
 //!
 //! Decoding trusts nothing: every count is bounded by the input, and a structure the tree could
 //! not have produced (orphan or duplicate node, ephemeral owned by an unknown session or with
@@ -21,7 +23,7 @@ use crate::path;
 use crate::tree::{DataTree, SessionInfo};
 
 const MAGIC: &[u8; 4] = b"WKTS";
-const FORMAT_VERSION: u8 = 1;
+const FORMAT_VERSION: u8 = 2;
 
 /// Smallest encodings, to bound claimed counts by the input before reserving anything.
 const MIN_SESSION_LEN: usize = 8 + 4 + 4;
@@ -99,7 +101,7 @@ impl DataTree {
         out.write_i32(order.len() as i32);
         for (p, n, acl_index) in order {
             out.write_string(p);
-            out.write_buffer(&n.data);
+            out.write_opt_buffer(n.data.as_deref());
             out.write_i32(acl_index);
             let s = &n.stat;
             out.write_i64(s.czxid);
@@ -218,7 +220,7 @@ fn read_node(
     table: &[Arc<[Acl]>],
 ) -> Result<(String, Node), SnapshotDecodeError> {
     let p = r.read_string()?;
-    let data = r.read_buffer()?;
+    let data = r.read_opt_buffer()?.map(Vec::into_boxed_slice);
     let index = r.read_i32()?;
     let acl = usize::try_from(index)
         .ok()

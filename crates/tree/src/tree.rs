@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use watchkeeper_proto::Acl;
 
-use crate::node::{Node, NodeKind, NodeRef, StoredStat};
+use crate::node::{Node, NodeKind, NodeRef, StoredStat, data_len};
 use crate::path;
 
 /// A session as the log knows it.
@@ -50,7 +50,8 @@ impl Default for DataTree {
 
 impl DataTree {
     /// A fresh tree as ZooKeeper 3.9 starts: "/", "/zookeeper", "/zookeeper/quota" and
-    /// "/zookeeper/config", all with zeroed stats and empty data; the first three are
+    /// "/zookeeper/config", all with zeroed stats and empty (not null) data, as ZooKeeper's
+    /// `DataTree` builds them, so getData on them answers an empty buffer; the first three are
     /// `world:anyone` ALL, "/zookeeper/config" is `world:anyone` READ with aversion -1 (ZooKeeper
     /// sets its ACL with version -1 at start-up). Stored cversions are 0, so clients see
     /// cversion -1 on "/" and -2 on "/zookeeper".
@@ -164,9 +165,9 @@ impl DataTree {
         self.ephemerals.values().map(BTreeSet::len).sum()
     }
 
-    /// ZooKeeper's `cachedApproximateDataSize`: UTF-16 length of every path plus data length,
-    /// starting from 44 (its node map also holds "" and the initial system nodes), updated on
-    /// every create, delete and setData.
+    /// ZooKeeper's `cachedApproximateDataSize`: UTF-16 length of every path plus data length
+    /// (0 for null data), starting from 44 (its node map also holds "" and the initial system
+    /// nodes), updated on every create, delete and setData.
     pub fn approximate_data_size(&self) -> u64 {
         self.data_size
     }
@@ -204,7 +205,7 @@ impl DataTree {
     // ---- index maintenance: every structural change goes through these two ----
 
     pub(crate) fn insert_root(&mut self, root: Node) {
-        self.data_size += path::java_len(path::ROOT) + root.data.len() as u64;
+        self.data_size += path::java_len(path::ROOT) + data_len(&root.data) as u64;
         self.add_acl_ref(&root.acl);
         self.nodes.insert(path::ROOT.to_owned(), root);
     }
@@ -219,7 +220,7 @@ impl DataTree {
             return;
         };
         p.children.insert(name.to_owned());
-        self.data_size += path::java_len(&path) + node.data.len() as u64;
+        self.data_size += path::java_len(&path) + data_len(&node.data) as u64;
         self.add_acl_ref(&node.acl);
         match node.kind {
             NodeKind::Persistent => {}
@@ -249,7 +250,7 @@ impl DataTree {
         }
         self.data_size = self
             .data_size
-            .saturating_sub(path::java_len(path) + node.data.len() as u64);
+            .saturating_sub(path::java_len(path) + data_len(&node.data) as u64);
         self.drop_acl_ref(&node.acl);
         match node.kind {
             NodeKind::Persistent => {}
@@ -295,7 +296,7 @@ impl DataTree {
 
 fn bare_node(acl: Arc<[Acl]>, stat: StoredStat) -> Node {
     Node {
-        data: Vec::new(),
+        data: Some(Box::default()),
         acl,
         stat,
         kind: NodeKind::Persistent,
@@ -325,7 +326,7 @@ impl DataTree {
         let mut acl_refs: HashMap<Arc<[Acl]>, u64> = HashMap::new();
         let mut size = 0u64;
         for (p, n) in &self.nodes {
-            size += path::java_len(p) + n.data.len() as u64;
+            size += path::java_len(p) + data_len(&n.data) as u64;
             *acl_refs.entry(n.acl.clone()).or_insert(0) += 1;
             for c in &n.children {
                 assert!(self.nodes.contains_key(&path::join(p, c)), "{p} lists {c}");
@@ -400,6 +401,9 @@ mod tests {
         assert_eq!(t.all_children_number("/zookeeper"), Some(2));
         assert_eq!(t.all_children_number("/zookeeper/quota"), Some(0));
         assert_eq!(t.all_children_number("/nope"), None);
+        for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
+            assert_eq!(t.node(p).unwrap().data(), Some(&[][..]), "{p}");
+        }
         assert_eq!(
             t.paths().collect::<Vec<_>>(),
             vec!["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]

@@ -194,16 +194,18 @@ impl Core {
         })
     }
 
+    /// The node's data and stat; `None` data (a node created or set with a null buffer) is
+    /// answered as a null buffer, as ZooKeeper does, not as an empty one.
     fn get_data(
         &self,
         conn: ConnId,
         path: &str,
-    ) -> Result<(Vec<u8>, watchkeeper_proto::Stat), ErrorCode> {
+    ) -> Result<(Option<Vec<u8>>, watchkeeper_proto::Stat), ErrorCode> {
         let n = self.tree.node(path).ok_or(ErrorCode::NoNode)?;
         if !self.allowed(conn, n.acl(), perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((n.data().to_vec(), n.stat()))
+        Ok((n.data().map(<[u8]>::to_vec), n.stat()))
     }
 
     fn get_children(
@@ -231,5 +233,92 @@ impl Core {
             _ => Err(ErrorCode::BadArguments),
         };
         r.unwrap_or_else(|code| MultiResult::Error(code.as_i32()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use watchkeeper_proto::requests::GetDataRequest;
+    use watchkeeper_proto::{Acl, CreateMode, JuteReader, MultiRequest, Record, ReplyHeader};
+    use watchkeeper_tree::{DataTree, Entry, Op};
+
+    use super::*;
+    use crate::config::Config;
+
+    /// A core whose tree holds `nodes`, created by the server's own session 0.
+    fn core_with(nodes: &[(&str, Option<&[u8]>)]) -> Core {
+        let mut tree = DataTree::new();
+        for (i, (path, data)) in nodes.iter().enumerate() {
+            let op = Op::create(
+                *path,
+                data.map(<[u8]>::to_vec),
+                Acl::open_unsafe(),
+                CreateMode::Persistent,
+            );
+            let entry = Entry {
+                session: 0,
+                time: 0,
+                auth: vec![],
+                op,
+            };
+            assert!(tree.apply(i as i64 + 1, &entry).result.is_ok());
+        }
+        let (log, _) = std::sync::mpsc::channel();
+        Core::new(Arc::new(Config::default()), tree, log, 0)
+    }
+
+    /// The body of a successful reply frame.
+    fn body<R: Record>(frame: &[u8]) -> R {
+        let mut r = JuteReader::new(&frame[4..]);
+        assert_eq!(ReplyHeader::decode(&mut r).unwrap().err, 0);
+        R::decode_exact(r.rest()).unwrap()
+    }
+
+    fn get(path: &str) -> GetDataRequest {
+        GetDataRequest {
+            path: path.into(),
+            watch: false,
+        }
+    }
+
+    #[test]
+    fn get_data_answers_null_data_as_a_null_buffer() {
+        let mut core = core_with(&[("/null", None), ("/empty", Some(b"")), ("/x", Some(b"x"))]);
+        for (path, expect) in [
+            ("/null", None),
+            ("/empty", Some(vec![])),
+            ("/x", Some(b"x".to_vec())),
+            // ZooKeeper's DataTree builds its system nodes with empty, not null, data.
+            ("/zookeeper", Some(vec![])),
+            ("/zookeeper/quota", Some(vec![])),
+            ("/zookeeper/config", Some(vec![])),
+        ] {
+            let frame = core.read(1, 7, Request::GetData(get(path)));
+            let r: GetDataResponse = body(&frame);
+            assert_eq!(r.data, expect, "{path}");
+            assert_eq!(r.stat.data_length, expect.map_or(0, |d| d.len() as i32));
+        }
+    }
+
+    #[test]
+    fn multi_read_answers_null_data_as_a_null_buffer() {
+        let mut core = core_with(&[("/null", None), ("/empty", Some(b""))]);
+        let ops = vec![
+            MultiOp::GetData(get("/null")),
+            MultiOp::GetData(get("/empty")),
+        ];
+        let frame = core.read(1, 7, Request::MultiRead(MultiRequest { ops }));
+        let r: MultiResponse = body(&frame);
+        let data: Vec<_> = r
+            .results
+            .iter()
+            .map(|res| match res {
+                MultiResult::GetData(d, _) => d.clone(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(data, vec![None, Some(vec![])]);
     }
 }

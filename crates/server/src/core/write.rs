@@ -4,6 +4,9 @@
 //! Everything the tree can decide from the entry alone (paths, versions, ACLs, existence) is left
 //! to apply, so that replicas decide alike. Only what depends on this server's configuration is
 //! checked here, before proposing.
+//!
+//! Znode data passes through as the client sent it: a null buffer stays `None` in the op, so the
+//! node keeps null data (getData answers null) rather than empty, as in ZooKeeper.
 
 use bytes::Bytes;
 use watchkeeper_proto::requests::CreateRequest;
@@ -196,5 +199,83 @@ fn multi_result(op: OpCode, r: &OpResult) -> MultiResult {
         OpResult::DataSet { stat } => MultiResult::SetData(*stat),
         OpResult::Checked => MultiResult::Check,
         _ => MultiResult::Error(ErrorCode::SystemError.as_i32()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use watchkeeper_proto::requests::{CreateTtlRequest, SetDataRequest};
+    use watchkeeper_tree::DataTree;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn core() -> Core {
+        let cfg = Config {
+            extended_types_enabled: true,
+            ..Config::default()
+        };
+        let (log, _) = std::sync::mpsc::channel();
+        Core::new(Arc::new(cfg), DataTree::new(), log, 0)
+    }
+
+    fn create(data: Option<Vec<u8>>) -> CreateRequest {
+        CreateRequest {
+            path: "/a".into(),
+            data,
+            acl: vec![],
+            flags: 0,
+        }
+    }
+
+    fn op_data(op: &Op) -> Option<Vec<u8>> {
+        match op {
+            Op::Create { data, .. } | Op::SetData { data, .. } => data.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A null buffer reaches the log entry as null and an empty one as empty, whatever the
+    /// request carrying it.
+    #[test]
+    fn null_and_empty_data_pass_through_to_the_op() {
+        let core = core();
+        for data in [None, Some(vec![]), Some(vec![1, 2])] {
+            let set = SetDataRequest {
+                path: "/a".into(),
+                data: data.clone(),
+                version: -1,
+            };
+            let ttl = CreateTtlRequest {
+                path: "/a".into(),
+                data: data.clone(),
+                acl: vec![],
+                flags: CreateMode::PersistentWithTtl.as_i32(),
+                ttl: 10,
+            };
+            let requests = [
+                Request::Create(create(data.clone())),
+                Request::Create2(create(data.clone())),
+                Request::CreateTtl(ttl.clone()),
+                Request::SetData(set.clone()),
+            ];
+            for req in requests {
+                let (op, _) = core.write_op(1, &req).unwrap();
+                assert_eq!(op_data(&op), data, "{req:?}");
+            }
+            let multi = watchkeeper_proto::MultiRequest {
+                ops: vec![
+                    MultiOp::Create(create(data.clone())),
+                    MultiOp::CreateTtl(ttl),
+                    MultiOp::SetData(set),
+                ],
+            };
+            let (Op::Multi(ops), _) = core.write_op(1, &Request::Multi(multi)).unwrap() else {
+                panic!("not a multi");
+            };
+            assert_eq!(ops.iter().map(op_data).collect::<Vec<_>>(), vec![data; 3]);
+        }
     }
 }

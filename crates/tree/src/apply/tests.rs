@@ -83,7 +83,7 @@ impl H {
 
     fn create_acl(&mut self, path: &str, mode: CreateMode, acl: Vec<Acl>) -> (String, Stat) {
         match self
-            .run(Op::create(path, b"data".to_vec(), acl, mode))
+            .run(Op::create(path, Some(b"data".to_vec()), acl, mode))
             .result
         {
             Ok(OpResult::Created { path, stat }) => (path, stat),
@@ -97,13 +97,13 @@ impl H {
 }
 
 fn create_op(path: &str, mode: CreateMode) -> Op {
-    Op::create(path, vec![], Acl::open_unsafe(), mode)
+    Op::create(path, Some(vec![]), Acl::open_unsafe(), mode)
 }
 
 fn ttl_op(path: &str, mode: CreateMode, ttl_ms: i64) -> Op {
     Op::Create {
         path: path.into(),
-        data: vec![],
+        data: Some(vec![]),
         acl: Acl::open_unsafe(),
         mode,
         ttl_ms,
@@ -122,7 +122,7 @@ fn create_sets_stats_and_reports_changes() {
     let root_before = h.stat("/");
     let a = h.run(Op::create(
         "/a",
-        b"hello".to_vec(),
+        Some(b"hello".to_vec()),
         Acl::open_unsafe(),
         Persistent,
     ));
@@ -160,7 +160,7 @@ fn create_sets_stats_and_reports_changes() {
     assert_eq!(root.num_children, 2);
     assert_eq!(root.pzxid, z);
     assert_eq!(root.mzxid, root_before.mzxid);
-    assert_eq!(h.t.node("/a").unwrap().data(), b"hello");
+    assert_eq!(h.t.node("/a").unwrap().data(), Some(&b"hello"[..]));
     assert_eq!(h.t.approximate_data_size(), 44 + 2 + 5);
     assert_eq!(h.t.node_count(), 5);
 }
@@ -195,7 +195,7 @@ fn create_errors() {
         ErrorCode::NoChildrenForEphemerals
     );
     assert_eq!(
-        h.err(Op::create("/b", vec![], vec![], Persistent)),
+        h.err(Op::create("/b", Some(vec![]), vec![], Persistent)),
         ErrorCode::InvalidAcl
     );
     for bad in ["abc", "", "/a\0b"] {
@@ -242,12 +242,12 @@ fn create_error_precedence_follows_zookeeper() {
     );
     // NUL / no slash before the ACL.
     assert_eq!(
-        h.err(Op::create("/a\0", vec![], vec![], Persistent)),
+        h.err(Op::create("/a\0", Some(vec![]), vec![], Persistent)),
         ErrorCode::BadArguments
     );
     // InvalidACL before NoNode.
     assert_eq!(
-        h.err(Op::create("/missing/x", vec![], vec![], Persistent)),
+        h.err(Op::create("/missing/x", Some(vec![]), vec![], Persistent)),
         ErrorCode::InvalidAcl
     );
     // A missing parent before the path check: "/a//b" has parent "/a/", which does not exist.
@@ -488,7 +488,7 @@ fn set_data_bumps_version_and_times() {
     let created = h.stat("/a");
     let a = h.run(Op::SetData {
         path: "/a".into(),
-        data: b"longer data".to_vec(),
+        data: Some(b"longer data".to_vec()),
         version: 0,
     });
     let Ok(OpResult::DataSet { stat }) = a.result else {
@@ -505,7 +505,7 @@ fn set_data_bumps_version_and_times() {
     // -1 matches any version.
     let a = h.run(Op::SetData {
         path: "/a".into(),
-        data: vec![],
+        data: Some(vec![]),
         version: -1,
     });
     assert!(matches!(a.result, Ok(OpResult::DataSet { stat }) if stat.version == 2));
@@ -518,7 +518,7 @@ fn set_data_errors_and_precedence() {
     h.create_acl("/ro", Persistent, Acl::read_unsafe());
     let set = |p: &str, v: i32| Op::SetData {
         path: p.into(),
-        data: vec![1],
+        data: Some(vec![1]),
         version: v,
     };
     assert_eq!(h.err(set("/a", 3)), ErrorCode::BadVersion);
@@ -538,6 +538,53 @@ fn set_data_errors_and_precedence() {
     );
 }
 
+/// ZooKeeper keeps a null `byte[]` apart from an empty one: getData answers null, while
+/// dataLength and the approximate data size count it as 0.
+#[test]
+fn null_data_stays_null_and_counts_zero() {
+    let mut h = H::new();
+    let a = h.run(Op::create("/n", None, Acl::open_unsafe(), Persistent));
+    let Ok(OpResult::Created { stat, .. }) = a.result else {
+        panic!("{a:?}")
+    };
+    assert_eq!(stat.data_length, 0);
+    assert_eq!(h.t.node("/n").unwrap().data(), None);
+    assert_eq!(h.t.approximate_data_size(), 44 + 2);
+    let set = |data| Op::SetData {
+        path: "/n".into(),
+        data,
+        version: -1,
+    };
+    h.run(set(Some(b"abc".to_vec())));
+    assert_eq!(h.t.approximate_data_size(), 44 + 2 + 3);
+    let a = h.run(set(None));
+    assert!(matches!(a.result, Ok(OpResult::DataSet { stat }) if stat.data_length == 0));
+    assert_eq!(a.changes, vec![Change::DataChanged("/n".into())]);
+    assert_eq!(h.t.node("/n").unwrap().data(), None);
+    assert_eq!(h.t.approximate_data_size(), 44 + 2);
+    h.run(set(Some(vec![])));
+    assert_eq!(h.t.node("/n").unwrap().data(), Some(&[][..]));
+    assert_eq!(h.stat("/n").version, 3);
+}
+
+/// A failed multi restores null data as null, not as empty.
+#[test]
+fn multi_undo_restores_null_data() {
+    let mut h = H::new();
+    h.run(Op::create("/n", None, Acl::open_unsafe(), Persistent));
+    let a = h.run(Op::Multi(vec![
+        Op::SetData {
+            path: "/n".into(),
+            data: Some(b"xyz".to_vec()),
+            version: -1,
+        },
+        create_op("/missing/child", Persistent),
+    ]));
+    assert!(matches!(a.result, Ok(OpResult::MultiFailed(_))));
+    assert_eq!(h.t.node("/n").unwrap().data(), None);
+    assert_eq!(h.t.approximate_data_size(), 44 + 2);
+}
+
 #[test]
 fn data_version_wraps() {
     let mut h = H::new();
@@ -545,7 +592,7 @@ fn data_version_wraps() {
     h.t.nodes.get_mut("/a").unwrap().stat.version = i32::MAX;
     let a = h.run(Op::SetData {
         path: "/a".into(),
-        data: vec![],
+        data: Some(vec![]),
         version: i32::MAX,
     });
     assert!(matches!(a.result, Ok(OpResult::DataSet { stat }) if stat.version == i32::MIN));
@@ -631,7 +678,7 @@ fn ip_acls_match_by_range() {
     h.create_acl("/net", Persistent, acl(READ | WRITE, "ip", "10.0.0.0/8"));
     let set = Op::SetData {
         path: "/net".into(),
-        data: vec![],
+        data: Some(vec![]),
         version: -1,
     };
     let inside = vec![Id::new("ip", "10.20.30.40")];
@@ -673,7 +720,7 @@ fn multi_success_applies_everything_in_order() {
         create_op("/m/c-", PersistentSequential),
         Op::SetData {
             path: "/a".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             version: 0,
         },
         Op::Check {
@@ -733,7 +780,7 @@ fn multi_failure_reports_codes_and_changes_nothing() {
         },
         Op::SetData {
             path: "/d".into(),
-            data: b"changed".to_vec(),
+            data: Some(b"changed".to_vec()),
             version: -1,
         },
         Op::Delete {
@@ -757,7 +804,7 @@ fn multi_failure_reports_codes_and_changes_nothing() {
     // H::run_full checked the tree is unchanged but for the zxid; spot-check indexes too.
     assert_eq!(h.t.ephemerals(S1).collect::<Vec<_>>(), vec!["/e"]);
     assert!(h.t.node("/new").is_none());
-    assert_eq!(h.t.node("/d").unwrap().data(), b"data");
+    assert_eq!(h.t.node("/d").unwrap().data(), Some(&b"data"[..]));
     // The sequential counter was not consumed.
     assert_eq!(h.create("/a/", PersistentSequential).0, "/a/0000000001");
 }
@@ -874,7 +921,7 @@ fn close_session_deletes_ephemerals_in_order() {
     assert_eq!(
         h.err(Op::SetData {
             path: "/p".into(),
-            data: vec![],
+            data: Some(vec![]),
             version: -1
         }),
         ErrorCode::SessionExpired
@@ -972,7 +1019,7 @@ fn ttl_nodes_expire_after_ttl_since_last_modification() {
     // setData moves mtime forward; ReapNode re-checks against the entry's time.
     h.run(Op::SetData {
         path: "/t".into(),
-        data: vec![],
+        data: Some(vec![]),
         version: -1,
     });
     let mtime = h.stat("/t").mtime;
@@ -1028,7 +1075,7 @@ fn change_acls_are_the_nodes_and_parents() {
     let a = h.run_full(
         S1,
         vec![Id::new("digest", "u:h")],
-        Op::create("/p/c", vec![], Acl::read_unsafe(), Persistent),
+        Op::create("/p/c", Some(vec![]), Acl::read_unsafe(), Persistent),
     );
     assert_eq!(&*a.acls[0], Acl::read_unsafe().as_slice());
     assert_eq!(&*a.acls[1], acl(ALL, "digest", "u:h").as_slice());

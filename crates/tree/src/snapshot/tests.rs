@@ -8,6 +8,7 @@ use watchkeeper_proto::perms::{ALL, READ};
 use watchkeeper_proto::{Acl, CreateMode, Id, encode_acls};
 
 use super::*;
+use crate::entry::tests::arb_data;
 use crate::{Entry, Op, OpResult};
 
 const S1: i64 = 0x0100_0000_0000_0001;
@@ -37,24 +38,34 @@ fn sample_tree() -> DataTree {
             S1,
             Op::create(
                 "/a",
-                b"x".to_vec(),
+                Some(b"x".to_vec()),
                 Acl::open_unsafe(),
                 CreateMode::Persistent,
             ),
         ),
         (
             S1,
-            Op::create("/a/e", vec![], Acl::read_unsafe(), CreateMode::Ephemeral),
+            Op::create(
+                "/a/e",
+                Some(vec![]),
+                Acl::read_unsafe(),
+                CreateMode::Ephemeral,
+            ),
         ),
         (
             S1,
-            Op::create("/c", vec![], Acl::open_unsafe(), CreateMode::Container),
+            Op::create(
+                "/c",
+                Some(vec![]),
+                Acl::open_unsafe(),
+                CreateMode::Container,
+            ),
         ),
         (
             S1,
             Op::Create {
                 path: "/t".into(),
-                data: vec![9; 3],
+                data: Some(vec![9; 3]),
                 acl: vec![Acl::new(READ, Id::new("ip", "10.0.0.0/8"))],
                 mode: CreateMode::PersistentSequentialWithTtl,
                 ttl_ms: 1234,
@@ -62,7 +73,24 @@ fn sample_tree() -> DataTree {
         ),
         (
             S1,
-            Op::create("/é", vec![], Acl::open_unsafe(), CreateMode::Persistent),
+            Op::create(
+                "/é",
+                Some(vec![]),
+                Acl::open_unsafe(),
+                CreateMode::Persistent,
+            ),
+        ),
+        (
+            S1,
+            Op::create("/n", None, Acl::open_unsafe(), CreateMode::Persistent),
+        ),
+        (
+            S1,
+            Op::SetData {
+                path: "/a".into(),
+                data: None,
+                version: -1,
+            },
         ),
     ];
     for (i, (s, op)) in ops.into_iter().enumerate() {
@@ -85,11 +113,51 @@ fn round_trip_is_byte_identical() {
 }
 
 #[test]
+fn null_and_empty_data_survive_a_round_trip() {
+    let t = sample_tree();
+    let back = DataTree::decode_snapshot(&t.snapshot_bytes()).unwrap();
+    assert_eq!(back.node("/n").unwrap().data(), None);
+    assert_eq!(back.node("/a").unwrap().data(), None);
+    assert_eq!(back.node("/é").unwrap().data(), Some(&[][..]));
+    assert_eq!(back.node("/zookeeper").unwrap().data(), Some(&[][..]));
+    assert_eq!(back.node("/n").unwrap().stat().data_length, 0);
+    // A null and an empty node differ in their bytes, and only there.
+    let mut with_empty = DataTree::new();
+    let mut with_null = DataTree::new();
+    let mk = |data| Op::create("/x", data, Acl::open_unsafe(), CreateMode::Persistent);
+    with_empty.apply(1, &entry(0, 0, vec![], mk(Some(vec![]))));
+    with_null.apply(1, &entry(0, 0, vec![], mk(None)));
+    assert_eq!(
+        with_empty.approximate_data_size(),
+        with_null.approximate_data_size()
+    );
+    let (e, n) = (with_empty.snapshot_bytes(), with_null.snapshot_bytes());
+    assert_eq!(e.len(), n.len());
+    let diff: Vec<(u8, u8)> = e
+        .iter()
+        .zip(&n)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    assert_eq!(diff, vec![(0, 0xff); 4]);
+}
+
+#[test]
+fn older_format_is_refused() {
+    let mut b = DataTree::new().snapshot_bytes();
+    b[MAGIC.len()] = 1;
+    assert_eq!(
+        DataTree::decode_snapshot(&b),
+        Err(SnapshotDecodeError::UnsupportedVersion(1))
+    );
+}
+
+#[test]
 fn identical_trees_built_differently_encode_identically() {
     // Same final state reached through different histories of the ACL table and children.
     let mut a = DataTree::new();
     let mut b = DataTree::new();
-    let mk = |p: &str| Op::create(p, vec![], Acl::open_unsafe(), CreateMode::Persistent);
+    let mk = |p: &str| Op::create(p, Some(vec![]), Acl::open_unsafe(), CreateMode::Persistent);
     a.apply(1, &entry(0, 0, vec![], mk("/x")));
     a.apply(2, &entry(0, 0, vec![], mk("/y")));
     b.apply(1, &entry(0, 0, vec![], mk("/x")));
@@ -309,7 +377,7 @@ fn arb_sub_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         7 => (
             arb_path(),
-            prop::collection::vec(any::<u8>(), 0..4),
+            arb_data(4),
             arb_acl(),
             prop::sample::select(CreateMode::ALL.to_vec()),
             0..8usize,
@@ -324,7 +392,7 @@ fn arb_sub_op() -> impl Strategy<Value = Op> {
                 Op::Create { path, data, acl, mode, ttl_ms }
             }),
         2 => (arb_path(), arb_version()).prop_map(|(path, version)| Op::Delete { path, version }),
-        2 => (arb_path(), prop::collection::vec(any::<u8>(), 0..4), arb_version())
+        2 => (arb_path(), arb_data(4), arb_version())
             .prop_map(|(path, data, version)| Op::SetData {
                 path,
                 data,
