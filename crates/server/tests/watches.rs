@@ -934,3 +934,35 @@ async fn fan_out_reaches_every_watching_session_once() {
     })
     .await;
 }
+
+/// A configured per-session watch limit: the request that would exceed it fails with
+/// QuotaExceeded and sets nothing; watches already held can be set again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_session_watch_limit() {
+    const QUOTA_EXCEEDED: i32 = -125;
+    let s = TestServer::start_with(|cfg| cfg.max_watches_per_session = Some(2)).await;
+    within(30, async {
+        let mut m = Raw::session(s.addr).await;
+        for p in ["/l1", "/l2", "/l3"] {
+            m.create(p, b"").await;
+        }
+        let mut w = Raw::session(s.addr).await;
+        assert_eq!(get_data_watch(&mut w, "/l1").await, 0);
+        assert_eq!(children_watch(&mut w, "/l2").await, 0);
+        assert_eq!(get_data_watch(&mut w, "/l3").await, QUOTA_EXCEEDED);
+        assert_eq!(check_watches(&mut w, "/l3", wt::ANY).await, err::NO_WATCHER);
+        // The same watch again is not a new one.
+        assert_eq!(get_data_watch(&mut w, "/l1").await, 0);
+        // Another session has its own budget.
+        let mut w2 = Raw::session(s.addr).await;
+        assert_eq!(get_data_watch(&mut w2, "/l3").await, 0);
+        // Once a one-shot watch fires, its place is free again.
+        m.set("/l1", b"x").await;
+        assert_eq!(
+            kinds(&w.drain_events().await),
+            vec![ev(NODE_DATA_CHANGED, "/l1")]
+        );
+        assert_eq!(get_data_watch(&mut w, "/l3").await, 0);
+    })
+    .await;
+}

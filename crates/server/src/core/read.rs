@@ -46,10 +46,30 @@ impl Core {
         acl::check(node_acl, perm, self.auth_of(conn))
     }
 
-    /// Registers a watch for the connection's session.
-    pub(super) fn watch(&mut self, conn: ConnId, path: &str, kind: WatchKind) {
+    /// Registers a watch for the connection's session. Fails with QuotaExceeded when the
+    /// session already holds `max_watches_per_session` watches (or the index is full); the
+    /// request then fails as a whole, so the client knows the watch is not set.
+    pub(super) fn watch(
+        &mut self,
+        conn: ConnId,
+        path: &str,
+        kind: WatchKind,
+    ) -> Result<(), ErrorCode> {
         let session = self.session_of(conn);
-        self.watches.add(path, session, kind);
+        if let Some(limit) = self.cfg.max_watches_per_session
+            && self.watches.session_watch_count(session) >= limit
+            && !self.watches.kinds(path, session).contains(kind)
+        {
+            tracing::debug!(conn, session, limit, "per-session watch limit reached");
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        self.watches
+            .try_add(path, session, kind)
+            .map(|_| ())
+            .map_err(|e| {
+                tracing::warn!(conn, error = %e, "watch index is full");
+                ErrorCode::QuotaExceeded
+            })
     }
 
     fn read_inner(
@@ -75,7 +95,7 @@ impl Core {
                 };
                 // exists leaves a watch even on a missing node: it fires on creation.
                 if r.watch {
-                    self.watch(conn, &r.path, WatchKind::Data);
+                    self.watch(conn, &r.path, WatchKind::Data)?;
                 }
                 let stat = stat.ok_or(ErrorCode::NoNode)?;
                 reply_frame(xid, zxid, &ExistsResponse { stat })
@@ -83,21 +103,21 @@ impl Core {
             Request::GetData(r) => {
                 let (data, stat) = self.get_data(conn, &r.path)?;
                 if r.watch {
-                    self.watch(conn, &r.path, WatchKind::Data);
+                    self.watch(conn, &r.path, WatchKind::Data)?;
                 }
                 reply_frame(xid, zxid, &GetDataResponse { data, stat })
             }
             Request::GetChildren(r) => {
                 let (children, _) = self.get_children(conn, &r.path)?;
                 if r.watch {
-                    self.watch(conn, &r.path, WatchKind::Child);
+                    self.watch(conn, &r.path, WatchKind::Child)?;
                 }
                 reply_frame(xid, zxid, &GetChildrenResponse { children })
             }
             Request::GetChildren2(r) => {
                 let (children, stat) = self.get_children(conn, &r.path)?;
                 if r.watch {
-                    self.watch(conn, &r.path, WatchKind::Child);
+                    self.watch(conn, &r.path, WatchKind::Child)?;
                 }
                 reply_frame(xid, zxid, &GetChildren2Response { children, stat })
             }
@@ -170,7 +190,7 @@ impl Core {
                     Some(AddWatchMode::PersistentRecursive) => WatchKind::PersistentRecursive,
                     None => return Err(ErrorCode::MarshallingError),
                 };
-                self.watch(conn, &r.path, kind);
+                self.watch(conn, &r.path, kind)?;
                 reply_frame(xid, zxid, &ErrorResponse { err: 0 })
             }
             Request::CheckWatches(r) => {

@@ -54,6 +54,19 @@ impl From<SetWatches2> for Rearm {
 }
 
 impl Core {
+    /// Re-arms one watch; setWatches has no per-path answer, so one over the session's limit
+    /// is logged and left out.
+    fn rearm(&mut self, conn: ConnId, path: &str, kind: WatchKind) {
+        if self.watch(conn, path, kind).is_err() {
+            tracing::info!(
+                conn,
+                path,
+                ?kind,
+                "watch not re-armed: the session's watch limit is reached"
+            );
+        }
+    }
+
     /// Replays, in order and with their own zxids, the events the client's persistent and
     /// recursive watches missed since `relative_zxid`, when the journal still holds them all.
     fn replay_persistent(&mut self, conn: ConnId, r: &Rearm) {
@@ -105,28 +118,28 @@ impl Core {
             match self.tree.node(path).map(|n| n.stat()) {
                 None => fire(self, EventType::NodeDeleted, path),
                 Some(s) if s.mzxid > rel => fire(self, EventType::NodeDataChanged, path),
-                Some(_) => self.watch(conn, path, WatchKind::Data),
+                Some(_) => self.rearm(conn, path, WatchKind::Data),
             }
         }
         for path in &r.exist {
             if self.tree.node(path).is_some() {
                 fire(self, EventType::NodeCreated, path);
             } else {
-                self.watch(conn, path, WatchKind::Data);
+                self.rearm(conn, path, WatchKind::Data);
             }
         }
         for path in &r.child {
             match self.tree.node(path).map(|n| n.stat()) {
                 None => fire(self, EventType::NodeDeleted, path),
                 Some(s) if s.pzxid > rel => fire(self, EventType::NodeChildrenChanged, path),
-                Some(_) => self.watch(conn, path, WatchKind::Child),
+                Some(_) => self.rearm(conn, path, WatchKind::Child),
             }
         }
         for path in &r.persistent {
-            self.watch(conn, path, WatchKind::Persistent);
+            self.rearm(conn, path, WatchKind::Persistent);
         }
         for path in &r.recursive {
-            self.watch(conn, path, WatchKind::PersistentRecursive);
+            self.rearm(conn, path, WatchKind::PersistentRecursive);
         }
         self.replay_persistent(conn, &r);
         // Echo the request's xid: the C client sends -8, the Java client a normal xid.
