@@ -1,0 +1,617 @@
+//! What a benchmark run is asked to do: plain structs with defaults, no command-line parsing.
+//! The `watchkeeper bench` command mirrors each documented field as a flag.
+//!
+//! Every field has a bound checked by `validate` before anything connects, so a typo cannot
+//! open a million sessions or run for a day.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::BenchError;
+
+/// Upper bounds on the knobs.
+pub mod limits {
+    use std::time::Duration;
+    pub const MAX_SESSIONS: usize = 20_000;
+    pub const MAX_IN_FLIGHT: usize = 4096;
+    pub const MAX_VALUE_SIZE: usize = 1_000_000;
+    pub const MAX_KEYS: usize = 1_000_000;
+    pub const MAX_TOTAL_WATCHES: u64 = 50_000_000;
+    pub const MAX_ROUNDS: u32 = 10_000;
+    pub const MAX_RUNS: u32 = 100;
+    pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+    pub const MAX_BATCH_BYTES: usize = 900 * 1024;
+}
+
+/// One benchmark invocation: which server(s), which workload, how often.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BenchArgs {
+    /// The server to load, `HOST:PORT` (`--server`).
+    pub server: String,
+    /// A second server to compare with, `HOST:PORT` (`--compare`). The workload then runs
+    /// alternately on both, `runs` times each: A, B, A, B, ...
+    pub compare: Option<String>,
+    /// How many times the workload runs on each server (`--runs`); medians are reported.
+    pub runs: u32,
+    /// Name of the first server in tables and plots (`--label`); default: detected with the
+    /// `srvr` four-letter word ("watchkeeper 0.1.0", "zookeeper 3.8.4"), else the address.
+    pub label: Option<String>,
+    /// Name of the compared server (`--compare-label`).
+    pub compare_label: Option<String>,
+    /// Process id of the first server, for its memory (VmRSS) in the `watches` workload
+    /// (`--server-pid`; local servers only).
+    pub server_pid: Option<u32>,
+    /// Process id of the compared server (`--compare-pid`).
+    pub compare_pid: Option<u32>,
+    /// Parent znode of everything the benchmark creates (`--root`).
+    pub root: String,
+    /// Session timeout to ask for (`--session-timeout`).
+    pub session_timeout: Duration,
+    /// Bound on connecting plus the handshake, per connection (`--connect-timeout`).
+    pub connect_timeout: Duration,
+    /// Draw progress bars on stderr (`--no-progress` turns them off); they are hidden anyway
+    /// when stderr is not a terminal.
+    pub progress: bool,
+    /// Seed for key choice and operation mix (`--seed`).
+    pub seed: u64,
+    pub workload: Workload,
+}
+
+impl Default for BenchArgs {
+    fn default() -> Self {
+        BenchArgs {
+            server: "127.0.0.1:2181".into(),
+            compare: None,
+            runs: 1,
+            label: None,
+            compare_label: None,
+            server_pid: None,
+            compare_pid: None,
+            root: "/wkbench".into(),
+            session_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            progress: true,
+            seed: 1,
+            workload: Workload::Read(LoadArgs::default()),
+        }
+    }
+}
+
+/// The workloads (`watchkeeper bench <workload>`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "workload", rename_all = "kebab-case")]
+pub enum Workload {
+    /// getData only.
+    Read(LoadArgs),
+    /// setData and create+delete only.
+    Write(LoadArgs),
+    /// Reads with probability `read_ratio`, writes otherwise.
+    Mixed(LoadArgs),
+    /// One writer, many watchers: notification fan-out latency.
+    Fanout(FanoutArgs),
+    /// Many watches: registration rate and the server's memory per watch.
+    Watches(WatchesArgs),
+    /// Sessions with watches lose their connections, resume and re-register.
+    Reconnect(ReconnectArgs),
+}
+
+impl Workload {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Read(_) => "read",
+            Workload::Write(_) => "write",
+            Workload::Mixed(_) => "mixed",
+            Workload::Fanout(_) => "fanout",
+            Workload::Watches(_) => "watches",
+            Workload::Reconnect(_) => "reconnect",
+        }
+    }
+
+    /// A one-line description of the parameters, for table headings.
+    pub fn describe(&self) -> String {
+        match self {
+            Workload::Read(a) | Workload::Write(a) | Workload::Mixed(a) => {
+                let mut s = format!(
+                    "{} sessions x {} in flight, {} B values, {} keys, warm-up {:?}, ",
+                    a.sessions, a.in_flight, a.value_size, a.keys, a.warmup
+                );
+                match a.requests {
+                    Some(n) => s.push_str(&format!("{n} requests (at most {:?})", a.duration)),
+                    None => s.push_str(&format!("{:?}", a.duration)),
+                }
+                if let Workload::Mixed(_) = self {
+                    s.push_str(&format!(", read ratio {}", a.read_ratio));
+                }
+                if !matches!(self, Workload::Read(_)) {
+                    s.push_str(&format!(", create+delete ratio {}", a.create_ratio));
+                }
+                s
+            }
+            Workload::Fanout(a) => format!(
+                "{} watchers, {} watches, {} rounds, {} B values",
+                a.watchers, a.mode, a.rounds, a.value_size
+            ),
+            Workload::Watches(a) => format!(
+                "{} sessions x {} {} watches on {} paths, {} in flight",
+                a.sessions,
+                a.watches_per_session,
+                a.kind,
+                if a.shared { "shared" } else { "distinct" },
+                a.in_flight
+            ),
+            Workload::Reconnect(a) => format!(
+                "{} sessions x {} data watches, {} nodes changed during the outage, setWatches batches of {} B",
+                a.sessions, a.watches_per_session, a.changed, a.batch_bytes
+            ),
+        }
+    }
+}
+
+/// `read`, `write` and `mixed`: a closed loop of C sessions, each keeping P requests in flight.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadArgs {
+    /// Concurrent sessions, C (`--sessions`).
+    pub sessions: usize,
+    /// Requests each session keeps in flight, P (`--in-flight`).
+    pub in_flight: usize,
+    /// Bytes per value written by setData and create (`--value-size`).
+    pub value_size: usize,
+    /// Distinct nodes read and written, chosen uniformly (`--keys`).
+    pub keys: usize,
+    /// How long to measure after the warm-up (`--duration`); with `requests`, the cap.
+    pub duration: Duration,
+    /// Stop after this many measured requests (`--requests`), or at `duration`, first wins.
+    pub requests: Option<u64>,
+    /// Load applied before measuring starts (`--warmup`).
+    pub warmup: Duration,
+    /// `mixed` only: the fraction of operations that are reads (`--read-ratio`, 0..=1).
+    pub read_ratio: f64,
+    /// `write`/`mixed`: the fraction of write choices that become a create followed by a
+    /// delete of a fresh node instead of a setData (`--create-ratio`, 0..=1).
+    pub create_ratio: f64,
+}
+
+impl Default for LoadArgs {
+    fn default() -> Self {
+        LoadArgs {
+            sessions: 8,
+            in_flight: 32,
+            value_size: 256,
+            keys: 1000,
+            duration: Duration::from_secs(10),
+            requests: None,
+            warmup: Duration::from_secs(2),
+            read_ratio: 0.9,
+            create_ratio: 0.25,
+        }
+    }
+}
+
+/// `fanout`: N watcher sessions, one writer, repeated rounds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FanoutArgs {
+    /// Watcher sessions, N (`--watchers`).
+    pub watchers: usize,
+    /// How each watcher watches the node (`--mode one-shot|persistent|recursive`).
+    pub mode: WatchMode,
+    /// Writes (rounds) measured (`--rounds`); the median over rounds is reported.
+    pub rounds: u32,
+    /// Bytes written by each setData (`--value-size`).
+    pub value_size: usize,
+    /// Longest a round may wait for every watcher to hear (`--round-timeout`).
+    pub round_timeout: Duration,
+    /// Pause between rounds (`--pause`).
+    pub pause: Duration,
+}
+
+impl Default for FanoutArgs {
+    fn default() -> Self {
+        FanoutArgs {
+            watchers: 100,
+            mode: WatchMode::OneShot,
+            rounds: 20,
+            value_size: 16,
+            round_timeout: Duration::from_secs(10),
+            pause: Duration::from_millis(10),
+        }
+    }
+}
+
+/// `watches`: S sessions register W watches each.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct WatchesArgs {
+    /// Sessions, S (`--sessions`).
+    pub sessions: usize,
+    /// Watches per session, W (`--watches`).
+    pub watches_per_session: usize,
+    /// Every session watches the same W paths (`--shared`); otherwise S x W distinct paths.
+    pub shared: bool,
+    /// What kind of watch (`--kind exists|data|child|persistent|recursive`). `exists` watches
+    /// missing nodes, so no node is created and the memory measured is the watches' alone.
+    pub kind: WatchKind,
+    /// Registration requests in flight per session (`--in-flight`).
+    pub in_flight: usize,
+    /// Wait after registering before reading memory, so the server settles (`--settle`).
+    pub settle: Duration,
+    /// Longest the registration may take (`--timeout`).
+    pub timeout: Duration,
+}
+
+impl Default for WatchesArgs {
+    fn default() -> Self {
+        WatchesArgs {
+            sessions: 10,
+            watches_per_session: 1000,
+            shared: false,
+            kind: WatchKind::Exists,
+            in_flight: 64,
+            settle: Duration::from_millis(500),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `reconnect`: K sessions with M data watches each lose their connections at once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReconnectArgs {
+    /// Sessions, K (`--sessions`).
+    pub sessions: usize,
+    /// Data watches per session, M, all on the same M nodes (`--watches`).
+    pub watches_per_session: usize,
+    /// Nodes the writer changes during the outage (`--changed`); each watching session must
+    /// get exactly one catch-up event per changed node and none for the others.
+    pub changed: usize,
+    /// Pad node names to at least this many characters (`--name-len`), to exercise setWatches
+    /// batching with fewer nodes.
+    pub name_len: usize,
+    /// Bytes of paths per setWatches packet (`--batch-bytes`); the Java client uses 128 KiB.
+    pub batch_bytes: usize,
+    /// Registration requests in flight per session before the outage (`--in-flight`).
+    pub in_flight: usize,
+    /// How long the connections stay down after the writer finished (`--outage`).
+    pub outage: Duration,
+    /// Wait this long after the last expected event for stray ones (`--quiet`).
+    pub quiet: Duration,
+    /// Longest each phase may take (`--timeout`).
+    pub timeout: Duration,
+}
+
+impl Default for ReconnectArgs {
+    fn default() -> Self {
+        ReconnectArgs {
+            sessions: 20,
+            watches_per_session: 1000,
+            changed: 10,
+            name_len: 0,
+            batch_bytes: 128 * 1024,
+            in_flight: 64,
+            outage: Duration::ZERO,
+            quiet: Duration::from_millis(300),
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How fan-out watchers watch the node.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchMode {
+    /// getData with watch=true, re-armed after every event.
+    OneShot,
+    /// addWatch mode 0 on the node.
+    Persistent,
+    /// addWatch mode 1 (persistent-recursive) on the node's parent.
+    Recursive,
+}
+
+/// What kind of watch the `watches` workload registers.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WatchKind {
+    /// exists(watch=true) on nodes that do not exist.
+    Exists,
+    /// getData(watch=true) on existing nodes.
+    Data,
+    /// getChildren(watch=true) on existing nodes.
+    Child,
+    /// addWatch mode 0.
+    Persistent,
+    /// addWatch mode 1.
+    Recursive,
+}
+
+macro_rules! text_enum {
+    ($t:ty, $what:literal, $($v:ident => [$($s:literal),+]),+ $(,)?) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let names: &[&str] = match self { $(<$t>::$v => &[$($s),+]),+ };
+                f.write_str(names[0])
+            }
+        }
+        impl FromStr for $t {
+            type Err = BenchError;
+            fn from_str(s: &str) -> Result<Self, BenchError> {
+                match s {
+                    $($($s)|+ => Ok(<$t>::$v),)+
+                    _ => Err(BenchError::Args(format!(concat!("unknown ", $what, " `{}`"), s))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(WatchMode, "watch mode",
+    OneShot => ["one-shot", "oneshot"],
+    Persistent => ["persistent"],
+    Recursive => ["recursive", "persistent-recursive"],
+);
+
+text_enum!(WatchKind, "watch kind",
+    Exists => ["exists"],
+    Data => ["data"],
+    Child => ["child", "children"],
+    Persistent => ["persistent"],
+    Recursive => ["recursive", "persistent-recursive"],
+);
+
+/// Parses `500ms`, `10s`, `2m`, `1h`, `1.5s` or a bare number of seconds; for flag parsers
+/// (`value_parser = watchkeeper_bench::parse_duration`).
+pub fn parse_duration(s: &str) -> Result<Duration, BenchError> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| BenchError::Args(format!("bad duration `{s}`")))?;
+    let secs = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "us" => value / 1e6,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(BenchError::Args(format!(
+                "bad duration unit `{other}` in `{s}` (ms, s, m, h)"
+            )));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > limits::MAX_DURATION.as_secs_f64() {
+        return Err(BenchError::Args(format!(
+            "duration `{s}` is outside 0..={:?}",
+            limits::MAX_DURATION
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), BenchError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(BenchError::Args(what()))
+    }
+}
+
+fn check_range<T: PartialOrd + fmt::Display>(
+    name: &str,
+    v: T,
+    lo: T,
+    hi: T,
+) -> Result<(), BenchError> {
+    check(v >= lo && v <= hi, || format!("{name} is {v}, must be {lo}..={hi}"))
+}
+
+fn check_duration(name: &str, d: Duration) -> Result<(), BenchError> {
+    check(d <= limits::MAX_DURATION, || {
+        format!("{name} {d:?} exceeds {:?}", limits::MAX_DURATION)
+    })
+}
+
+impl BenchArgs {
+    /// Checks every bound; called by [`crate::run`] before anything connects.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        use limits::*;
+        check_range("runs", self.runs, 1, MAX_RUNS)?;
+        check(
+            self.root.starts_with('/')
+                && self.root.len() > 1
+                && !self.root.ends_with('/')
+                && !self.root.contains("//"),
+            || format!("root `{}` must be an absolute path other than /", self.root),
+        )?;
+        check(
+            self.session_timeout >= Duration::from_millis(100),
+            || "session timeout must be at least 100ms".into(),
+        )?;
+        check_duration("session timeout", self.session_timeout)?;
+        check_duration("connect timeout", self.connect_timeout)?;
+        match &self.workload {
+            Workload::Read(a) | Workload::Write(a) | Workload::Mixed(a) => a.validate(),
+            Workload::Fanout(a) => a.validate(),
+            Workload::Watches(a) => a.validate(),
+            Workload::Reconnect(a) => a.validate(),
+        }
+    }
+}
+
+impl LoadArgs {
+    fn validate(&self) -> Result<(), BenchError> {
+        use limits::*;
+        check_range("sessions", self.sessions, 1, MAX_SESSIONS)?;
+        check_range("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
+        check_range("value size", self.value_size, 0, MAX_VALUE_SIZE)?;
+        check_range("keys", self.keys, 1, MAX_KEYS)?;
+        check_range("read ratio", self.read_ratio, 0.0, 1.0)?;
+        check_range("create ratio", self.create_ratio, 0.0, 1.0)?;
+        check(self.requests != Some(0), || "requests must be positive".into())?;
+        check(self.duration > Duration::ZERO, || {
+            "duration must be positive".into()
+        })?;
+        check_duration("duration", self.duration)?;
+        check_duration("warm-up", self.warmup)
+    }
+}
+
+impl FanoutArgs {
+    fn validate(&self) -> Result<(), BenchError> {
+        use limits::*;
+        check_range("watchers", self.watchers, 1, MAX_SESSIONS)?;
+        check_range("rounds", self.rounds, 1, MAX_ROUNDS)?;
+        check_range("value size", self.value_size, 0, MAX_VALUE_SIZE)?;
+        check(self.round_timeout > Duration::ZERO, || {
+            "round timeout must be positive".into()
+        })?;
+        check_duration("round timeout", self.round_timeout)?;
+        check_duration("pause", self.pause)
+    }
+}
+
+impl WatchesArgs {
+    fn validate(&self) -> Result<(), BenchError> {
+        use limits::*;
+        check_range("sessions", self.sessions, 1, MAX_SESSIONS)?;
+        check_range("watches", self.watches_per_session, 1, MAX_KEYS)?;
+        check_range("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
+        let total = self.sessions as u64 * self.watches_per_session as u64;
+        check(total <= MAX_TOTAL_WATCHES, || {
+            format!("{total} watches in all exceeds {MAX_TOTAL_WATCHES}")
+        })?;
+        check(self.timeout > Duration::ZERO, || {
+            "timeout must be positive".into()
+        })?;
+        check_duration("settle", self.settle)?;
+        check_duration("timeout", self.timeout)
+    }
+}
+
+impl ReconnectArgs {
+    fn validate(&self) -> Result<(), BenchError> {
+        use limits::*;
+        check_range("sessions", self.sessions, 1, MAX_SESSIONS)?;
+        check_range("watches", self.watches_per_session, 1, MAX_KEYS)?;
+        check_range("changed", self.changed, 0, self.watches_per_session)?;
+        check_range("name length", self.name_len, 0, 4096)?;
+        check_range("batch bytes", self.batch_bytes, 1, MAX_BATCH_BYTES)?;
+        check_range("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
+        let total = self.sessions as u64 * self.watches_per_session as u64;
+        check(total <= MAX_TOTAL_WATCHES, || {
+            format!("{total} watches in all exceeds {MAX_TOTAL_WATCHES}")
+        })?;
+        check(self.timeout > Duration::ZERO, || {
+            "timeout must be positive".into()
+        })?;
+        check_duration("outage", self.outage)?;
+        check_duration("quiet", self.quiet)?;
+        check_duration("timeout", self.timeout)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration(" 1h ").unwrap(), Duration::from_secs(3600));
+        for bad in ["", "s", "10x", "-1s", "1e9", "99999h", "1.2.3s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn enums_parse_and_print_their_flag_names() {
+        for m in [WatchMode::OneShot, WatchMode::Persistent, WatchMode::Recursive] {
+            assert_eq!(m.to_string().parse::<WatchMode>().unwrap(), m);
+        }
+        for k in [
+            WatchKind::Exists,
+            WatchKind::Data,
+            WatchKind::Child,
+            WatchKind::Persistent,
+            WatchKind::Recursive,
+        ] {
+            assert_eq!(k.to_string().parse::<WatchKind>().unwrap(), k);
+        }
+        assert_eq!(
+            "persistent-recursive".parse::<WatchMode>().unwrap(),
+            WatchMode::Recursive
+        );
+        assert!("sometimes".parse::<WatchMode>().is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid_and_bounds_are_enforced() {
+        let mut a = BenchArgs::default();
+        a.validate().unwrap();
+        for w in [
+            Workload::Fanout(FanoutArgs::default()),
+            Workload::Watches(WatchesArgs::default()),
+            Workload::Reconnect(ReconnectArgs::default()),
+            Workload::Mixed(LoadArgs::default()),
+        ] {
+            a.workload = w;
+            a.validate().unwrap();
+        }
+        let bad = [
+            Workload::Read(LoadArgs {
+                sessions: 0,
+                ..LoadArgs::default()
+            }),
+            Workload::Mixed(LoadArgs {
+                read_ratio: 1.5,
+                ..LoadArgs::default()
+            }),
+            Workload::Write(LoadArgs {
+                requests: Some(0),
+                ..LoadArgs::default()
+            }),
+            Workload::Fanout(FanoutArgs {
+                rounds: 0,
+                ..FanoutArgs::default()
+            }),
+            Workload::Watches(WatchesArgs {
+                sessions: 20_000,
+                watches_per_session: 1_000_000,
+                ..WatchesArgs::default()
+            }),
+            Workload::Reconnect(ReconnectArgs {
+                changed: 2000,
+                ..ReconnectArgs::default()
+            }),
+        ];
+        for w in bad {
+            a.workload = w.clone();
+            assert!(a.validate().is_err(), "{w:?}");
+        }
+        let root_bad = BenchArgs {
+            root: "/".into(),
+            ..BenchArgs::default()
+        };
+        assert!(root_bad.validate().is_err());
+    }
+
+    #[test]
+    fn args_round_trip_through_json() {
+        let a = BenchArgs {
+            compare: Some("127.0.0.1:2182".into()),
+            workload: Workload::Fanout(FanoutArgs {
+                mode: WatchMode::Recursive,
+                ..FanoutArgs::default()
+            }),
+            ..BenchArgs::default()
+        };
+        let j = serde_json::to_string(&a).unwrap();
+        assert!(j.contains("\"workload\":\"fanout\""), "{j}");
+        assert!(j.contains("\"mode\":\"recursive\""), "{j}");
+        assert_eq!(serde_json::from_str::<BenchArgs>(&j).unwrap(), a);
+    }
+}

@@ -1,0 +1,150 @@
+//! The workloads, one module each, and what they have in common: the server they run against
+//! ([`Target`]), the run's settings ([`Ctx`]), their results ([`WorkloadResult`]) and the
+//! headline metrics a comparison lines up ([`Metric`]).
+//!
+//! Every workload creates what it needs under `<root>/<workload>`, tolerates what an earlier
+//! run left there, and removes what would pollute a later run (sessions, bulk nodes).
+
+pub mod batch;
+pub mod fanout;
+pub mod load;
+pub mod reconnect;
+pub mod watches;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::BenchError;
+use crate::args::Workload;
+use crate::conn::ConnectOptions;
+use crate::hist::ms;
+
+/// One server under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub label: String,
+    pub pid: Option<u32>,
+}
+
+/// What a workload run needs besides its own arguments.
+pub struct Ctx<'a> {
+    pub target: &'a Target,
+    pub opts: ConnectOptions,
+    pub root: &'a str,
+    pub progress: bool,
+    pub seed: u64,
+}
+
+/// The deadline for creating or deleting `n` nodes in setup: a minute plus 2 ms a node.
+pub fn setup_deadline(n: usize) -> Instant {
+    Instant::now() + Duration::from_secs(60) + Duration::from_millis(2 * n as u64)
+}
+
+/// The result of one run of one workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "workload", rename_all = "kebab-case")]
+pub enum WorkloadResult {
+    Load(load::LoadResult),
+    Fanout(fanout::FanoutResult),
+    Watches(watches::WatchesResult),
+    Reconnect(reconnect::ReconnectResult),
+}
+
+/// Which direction of a metric is the good one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// One headline number of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub unit: String,
+    /// `None` when the run could not produce it (e.g. a round where someone never heard).
+    pub value: Option<f64>,
+    pub better: Better,
+}
+
+fn metric(name: &str, unit: &str, value: Option<f64>, better: Better) -> Metric {
+    Metric {
+        name: name.to_string(),
+        unit: unit.to_string(),
+        value,
+        better,
+    }
+}
+
+impl WorkloadResult {
+    /// The numbers that summarise a run, in display order.
+    pub fn metrics(&self) -> Vec<Metric> {
+        use Better::*;
+        match self {
+            WorkloadResult::Load(r) => vec![
+                metric("throughput", "ops/s", Some(r.throughput), Higher),
+                metric("latency p50", "ms", Some(ms(r.total.latency.p50_us)), Lower),
+                metric("latency p99", "ms", Some(ms(r.total.latency.p99_us)), Lower),
+                metric("latency p99.9", "ms", Some(ms(r.total.latency.p999_us)), Lower),
+                metric("errors", "replies", Some(r.total.errors as f64), Lower),
+            ],
+            WorkloadResult::Fanout(r) => vec![
+                metric("time to last watcher", "ms", r.median_last_ms, Lower),
+                metric("delivery p50", "ms", r.median_p50_ms, Lower),
+                metric("delivery p99", "ms", r.median_p99_ms, Lower),
+                metric(
+                    "lost + extra events",
+                    "events",
+                    Some((r.missing + r.duplicates + r.unexpected) as f64),
+                    Lower,
+                ),
+            ],
+            WorkloadResult::Watches(r) => vec![
+                metric("registration rate", "watches/s", Some(r.rate_per_s), Higher),
+                metric(
+                    "registration p99",
+                    "ms",
+                    Some(ms(r.latency.p99_us)),
+                    Lower,
+                ),
+                metric(
+                    "memory per watch",
+                    "bytes",
+                    r.memory.as_ref().map(|m| m.bytes_per_watch),
+                    Lower,
+                ),
+                metric("errors", "replies", Some(r.errors as f64), Lower),
+            ],
+            WorkloadResult::Reconnect(r) => vec![
+                metric("re-registration time", "ms", Some(r.reregister_ms), Lower),
+                metric("reconnect time", "ms", Some(r.reconnect_ms), Lower),
+                metric("catch-up time", "ms", r.catchup_ms, Lower),
+                metric(
+                    "lost + extra events",
+                    "events",
+                    Some((r.missing + r.duplicated + r.unexpected) as f64),
+                    Lower,
+                ),
+            ],
+        }
+    }
+}
+
+/// Runs one workload once against one server.
+pub async fn run_once(
+    workload: &Workload,
+    ctx: &Ctx<'_>,
+) -> Result<WorkloadResult, BenchError> {
+    Ok(match workload {
+        Workload::Read(a) => WorkloadResult::Load(load::run(ctx, a, 1.0).await?),
+        Workload::Write(a) => WorkloadResult::Load(load::run(ctx, a, 0.0).await?),
+        Workload::Mixed(a) => WorkloadResult::Load(load::run(ctx, a, a.read_ratio).await?),
+        Workload::Fanout(a) => WorkloadResult::Fanout(fanout::run(ctx, a).await?),
+        Workload::Watches(a) => WorkloadResult::Watches(watches::run(ctx, a).await?),
+        Workload::Reconnect(a) => WorkloadResult::Reconnect(reconnect::run(ctx, a).await?),
+    })
+}
