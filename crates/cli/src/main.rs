@@ -1,9 +1,15 @@
-//! `watchkeeper`: the server binary.
+//! `watchkeeper`: the server, a zkCli-like shell and the load tool in one binary.
 //!
-//! `watchkeeper serve` runs a single-node server on port 2181 with its data in
-//! `./watchkeeper-data`; flags or a ZooKeeper `zoo.cfg` change that.
+//! - `watchkeeper serve` runs a single-node server on port 2181 with its data in
+//!   `./watchkeeper-data`; flags or a ZooKeeper `zoo.cfg` change that.
+//! - `watchkeeper cli [COMMAND ...]` talks to a server, one command or an interactive shell.
+//! - `watchkeeper bench WORKLOAD` loads a server (or two, side by side) and reports.
 
+mod bench;
 mod serve;
+mod shell;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -22,21 +28,38 @@ struct Cli {
 enum Command {
     /// Run a server.
     Serve(serve::ServeArgs),
+    /// Talk to a server: one command, or an interactive shell without one.
+    Cli(shell::CliArgs),
+    /// Load a server with a workload and report throughput, latency and memory.
+    Bench(bench::BenchCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log.as_deref());
-    match cli.command {
-        Command::Serve(args) => serve::run(args),
-    }
+    // The server logs its life at info; client tools only speak up when something is wrong,
+    // so their output stays theirs.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Cli(_) | Command::Bench(_) => "warn",
+    };
+    init_tracing(cli.log.as_deref(), default_level);
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Cli(args) => Ok(shell::run(args)),
+        Command::Bench(args) => bench::run(args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        // The same form `fn main() -> anyhow::Result<()>` prints.
+        eprintln!("Error: {e:?}");
+        ExitCode::FAILURE
+    })
 }
 
-fn init_tracing(level: Option<&str>) {
+fn init_tracing(level: Option<&str>, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = match level {
         Some(l) => EnvFilter::new(l),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
     };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
