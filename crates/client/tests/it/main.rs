@@ -1,0 +1,5 @@
+//! Integration tests of the client against a real server (see `common`).
+
+mod common;
+mod ops;
+mod proxy;
