@@ -1,5 +1,8 @@
 //! Integration tests of the client against a real server (see `common`).
 
 mod common;
+mod fourlw;
 mod ops;
 mod proxy;
+mod sessions;
+mod watches;
