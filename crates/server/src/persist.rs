@@ -4,8 +4,13 @@
 //! waiting, appends it all, fdatasyncs once, and tells the core the highest durable zxid; the
 //! core applies and acknowledges only up to that zxid. So nothing is acknowledged before its
 //! fsync, and under load one fsync covers many writes.
+//!
+//! A snapshot is written to disk by a thread of its own, so appends and fsyncs go on meanwhile;
+//! once it is durable, the log thread purges what it covers after its next batch.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
@@ -45,15 +50,22 @@ pub(crate) struct LogThread {
 impl LogThread {
     pub(crate) fn spawn(
         mut wal: Wal,
-        snapshot_dir: PathBuf,
         snap_retain: usize,
         events: tmpsc::UnboundedSender<LogEvent>,
     ) -> std::io::Result<LogThread> {
+        // Snapshots live beside the log, where recovery looks for them.
+        let snapshot_dir = wal.dir().to_path_buf();
         let (tx, rx) = mpsc::channel::<LogCmd>();
         let handle = thread::Builder::new()
             .name("watchkeeper-log".into())
             .spawn(move || {
-                if let Err(e) = run(&mut wal, &rx, &snapshot_dir, snap_retain, &events) {
+                let ctx = Ctx {
+                    snapshot_dir,
+                    snap_retain,
+                    snapshot_running: Arc::new(AtomicBool::new(false)),
+                    snapshot_done: Arc::new(AtomicU64::new(0)),
+                };
+                if let Err(e) = run(&mut wal, &rx, &ctx, &events) {
                     tracing::error!(error = %e, "write-ahead log failed; no further writes can be acknowledged");
                     let _ = events.send(LogEvent::Failed(e));
                 }
@@ -74,14 +86,23 @@ impl LogThread {
     }
 }
 
+struct Ctx {
+    snapshot_dir: PathBuf,
+    snap_retain: usize,
+    /// At most one snapshot is written at a time; a newer one asked for meanwhile is skipped
+    /// (the next one comes `snapCount` entries later).
+    snapshot_running: Arc<AtomicBool>,
+    /// The zxid of the last snapshot made durable and not yet purged behind (0: none). Not a
+    /// channel message: a sender held here would keep the log thread's channel open forever.
+    snapshot_done: Arc<AtomicU64>,
+}
+
 fn run(
     wal: &mut Wal,
     rx: &mpsc::Receiver<LogCmd>,
-    snapshot_dir: &std::path::Path,
-    snap_retain: usize,
+    ctx: &Ctx,
     events: &tmpsc::UnboundedSender<LogEvent>,
 ) -> Result<(), String> {
-    let mut snapshots = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut last_appended = None;
         let mut next = Some(first);
@@ -93,7 +114,11 @@ fn run(
                     last_appended = Some(zxid);
                     n += 1;
                 }
-                LogCmd::Snapshot { zxid, bytes } => snapshots.push((zxid, bytes)),
+                LogCmd::Snapshot { zxid, bytes } => {
+                    if !ctx.snapshot_running.swap(true, Ordering::AcqRel) {
+                        spawn_snapshot_writer(ctx, zxid, bytes);
+                    }
+                }
             }
             if n < MAX_BATCH {
                 next = rx.try_recv().ok();
@@ -106,14 +131,39 @@ fn run(
                 return Ok(());
             }
         }
-        for (zxid, bytes) in snapshots.drain(..) {
-            // A failed snapshot is not fatal: the log still holds everything.
-            if let Err(e) = wal.install_snapshot(zxid, &bytes, snap_retain) {
-                tracing::warn!(zxid, error = %e, dir = %snapshot_dir.display(), "snapshot failed; the log is kept whole");
-            } else {
-                tracing::info!(zxid, bytes = bytes.len(), "snapshot written");
+        let purge = ctx.snapshot_done.swap(0, Ordering::AcqRel);
+        if purge > 0 {
+            let zxid = purge;
+            // A failed purge is not fatal: the log and the snapshots are all still valid.
+            if let Err(e) = wal.purge(zxid, ctx.snap_retain) {
+                tracing::warn!(zxid, error = %e, "purging after a snapshot failed; old files are kept");
             }
         }
     }
     Ok(())
+}
+
+/// Writes a snapshot file on a thread of its own, then asks the log thread for the purge.
+fn spawn_snapshot_writer(ctx: &Ctx, zxid: u64, bytes: Vec<u8>) {
+    let dir = ctx.snapshot_dir.clone();
+    let done = ctx.snapshot_done.clone();
+    let running = ctx.snapshot_running.clone();
+    let spawned = thread::Builder::new()
+        .name("watchkeeper-snapshot".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            match watchkeeper_log::write_snapshot_file(&dir, zxid, &bytes) {
+                Ok(path) => {
+                    tracing::info!(zxid, bytes = bytes.len(), file = %path.display(), ms = started.elapsed().as_millis() as u64, "snapshot written");
+                    done.store(zxid, Ordering::Release);
+                }
+                // Not fatal: the log still holds everything.
+                Err(e) => tracing::warn!(zxid, error = %e, "snapshot failed; the log is kept whole"),
+            }
+            running.store(false, Ordering::Release);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the snapshot writer; snapshot skipped");
+        ctx.snapshot_running.store(false, Ordering::Release);
+    }
 }

@@ -83,8 +83,8 @@ impl RunningServer {
         let cfg = Arc::new(cfg);
 
         let (log_tx, log_rx) = mpsc::unbounded_channel();
-        let log = LogThread::spawn(wal, cfg.data_dir.clone(), cfg.snap_retain_count, log_tx)
-            .map_err(StartError::Thread)?;
+        let log =
+            LogThread::spawn(wal, cfg.snap_retain_count, log_tx).map_err(StartError::Thread)?;
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let core = Core::new(cfg.clone(), tree, log.tx.clone(), Core::now_ms());
