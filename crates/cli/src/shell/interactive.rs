@@ -3,8 +3,10 @@
 //!
 //! The prompt runs on the main thread outside the async runtime; each command (and each
 //! completion, which lists children on the server) is driven with `block_on`. Events of
-//! watches set with `-w` arrive on runtime tasks and are printed above the prompt by a small
-//! printer thread, so a slow terminal never holds up the runtime.
+//! watches set with `-w` arrive on runtime tasks and are printed, as zkCli prints them, over
+//! whatever the prompt shows, by a small printer thread so that a slow terminal never holds up
+//! the runtime. (rustyline's `ExternalPrinter` would redraw the prompt below them, but with it
+//! rustyline 17 stalls on input that arrives several bytes at once, such as a pasted line.)
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -17,7 +19,7 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
-use rustyline::{Editor, ExternalPrinter, Helper};
+use rustyline::{Editor, Helper};
 use tokio::runtime::Handle;
 use watchkeeper_client::Client;
 
@@ -65,7 +67,7 @@ pub fn run(runtime: &tokio::runtime::Runtime, client: &Client, server: &str, sty
         // A missing history file is the normal first run.
         let _ = editor.load_history(path);
     }
-    let notify = start_printer(editor.create_external_printer().ok());
+    let notify = start_printer();
 
     let _ = emit(&format!(
         "Connected to {server}, session 0x{:x}. Type `help` for commands, Ctrl-D to leave.\n",
@@ -120,20 +122,14 @@ fn history_path() -> Option<PathBuf> {
         .map(|h| PathBuf::from(h).join(HISTORY_FILE))
 }
 
-/// A thread that prints watch events above the prompt (or plainly when stdin is no terminal).
-fn start_printer<P: ExternalPrinter + Send + 'static>(printer: Option<P>) -> mpsc::Sender<String> {
+/// A thread that prints watch events as they come.
+fn start_printer() -> mpsc::Sender<String> {
     let (tx, rx) = mpsc::channel::<String>();
     let spawned = std::thread::Builder::new()
         .name("shell-printer".into())
         .spawn(move || {
-            let mut printer = printer;
             for text in rx {
-                let printed = printer
-                    .as_mut()
-                    .is_some_and(|p| p.print(text.clone()).is_ok());
-                if !printed {
-                    let _ = emit(&text);
-                }
+                let _ = emit(&text);
             }
         });
     if let Err(e) = spawned {
