@@ -273,3 +273,38 @@ fn get_with_watch_waits_for_the_event_in_one_shot_mode() {
     assert_eq!(event["type"], "NodeDataChanged");
     assert_eq!(event["path"], "/g");
 }
+
+#[test]
+fn shell_reads_commands_from_a_pipe() {
+    use std::io::Write;
+    let dir = tempdir();
+    let s = Server::start(dir.path());
+    let mut child = Command::new(BIN)
+        .args(["cli", "--server", &s.addr()])
+        .env("HOME", dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"create /sh 'two words'\nget /sh\nbogus\nget /none\nls /\nquit\nget /sh\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Errors do not end the shell; `quit` does (the last `get` never runs).
+    assert!(stdout.starts_with("Connected to 127.0.0.1:"), "{stdout}");
+    assert!(
+        stdout.ends_with("Created /sh\ntwo words\n[sh, zookeeper]\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr,
+        "unknown command `bogus` (try `help`)\nNode does not exist: /none\n"
+    );
+}
