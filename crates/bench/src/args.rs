@@ -403,7 +403,9 @@ fn check_range<T: PartialOrd + fmt::Display>(
     lo: T,
     hi: T,
 ) -> Result<(), BenchError> {
-    check(v >= lo && v <= hi, || format!("{name} is {v}, must be {lo}..={hi}"))
+    check(v >= lo && v <= hi, || {
+        format!("{name} is {v}, must be {lo}..={hi}")
+    })
 }
 
 fn check_duration(name: &str, d: Duration) -> Result<(), BenchError> {
@@ -424,10 +426,9 @@ impl BenchArgs {
                 && !self.root.contains("//"),
             || format!("root `{}` must be an absolute path other than /", self.root),
         )?;
-        check(
-            self.session_timeout >= Duration::from_millis(100),
-            || "session timeout must be at least 100ms".into(),
-        )?;
+        check(self.session_timeout >= Duration::from_millis(100), || {
+            "session timeout must be at least 100ms".into()
+        })?;
         check_duration("session timeout", self.session_timeout)?;
         check_duration("connect timeout", self.connect_timeout)?;
         match &self.workload {
@@ -448,7 +449,9 @@ impl LoadArgs {
         check_range("keys", self.keys, 1, MAX_KEYS)?;
         check_range("read ratio", self.read_ratio, 0.0, 1.0)?;
         check_range("create ratio", self.create_ratio, 0.0, 1.0)?;
-        check(self.requests != Some(0), || "requests must be positive".into())?;
+        check(self.requests != Some(0), || {
+            "requests must be positive".into()
+        })?;
         check(self.duration > Duration::ZERO, || {
             "duration must be positive".into()
         })?;
@@ -529,7 +532,11 @@ mod tests {
 
     #[test]
     fn enums_parse_and_print_their_flag_names() {
-        for m in [WatchMode::OneShot, WatchMode::Persistent, WatchMode::Recursive] {
+        for m in [
+            WatchMode::OneShot,
+            WatchMode::Persistent,
+            WatchMode::Recursive,
+        ] {
             assert_eq!(m.to_string().parse::<WatchMode>().unwrap(), m);
         }
         for k in [

@@ -199,7 +199,9 @@ impl Connection {
         };
         conn.put_frame(|b| req.encode(b));
         conn.flush().await?;
-        let frame = conn.read_frame(deadline, "waiting for the handshake").await?;
+        let frame = conn
+            .read_frame(deadline, "waiting for the handshake")
+            .await?;
         let resp = ConnectResponse::decode(&mut JuteReader::new(&frame))
             .map_err(|e| conn.protocol(format!("bad ConnectResponse: {e}")))?;
         if resp.timeout <= 0 || resp.session_id == 0 {
@@ -299,15 +301,19 @@ impl Connection {
         len
     }
 
-    /// Writes everything queued.
+    /// Writes everything queued, within the session timeout.
     pub async fn flush(&mut self) -> Result<(), BenchError> {
         if self.wbuf.is_empty() {
             return Ok(());
         }
         let addr = self.addr;
-        self.writer
-            .write_all(&self.wbuf)
+        // A server that stops reading for a whole session timeout has lost the session anyway.
+        tokio::time::timeout(self.negotiated_timeout, self.writer.write_all(&self.wbuf))
             .await
+            .map_err(|_| BenchError::Timeout {
+                addr,
+                during: "writing requests (the server stopped reading)".into(),
+            })?
             .map_err(|source| BenchError::Io { addr, source })?;
         self.wbuf.clear();
         Ok(())

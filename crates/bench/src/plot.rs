@@ -143,8 +143,7 @@ fn collect(
 
 fn fanout_series(reports: &[Report]) -> Vec<Series> {
     collect(reports, |report, server, result| {
-        let (Workload::Fanout(args), WorkloadResult::Fanout(r)) = (&report.workload, result)
-        else {
+        let (Workload::Fanout(args), WorkloadResult::Fanout(r)) = (&report.workload, result) else {
             return None;
         };
         let label = format!("{server}, {}", args.mode);
@@ -188,7 +187,11 @@ struct Scale {
 impl Scale {
     fn at(&self, v: f64) -> f64 {
         let (v, lo, hi) = if self.log {
-            (v.max(f64::MIN_POSITIVE).log10(), self.lo.log10(), self.hi.log10())
+            (
+                v.max(f64::MIN_POSITIVE).log10(),
+                self.lo.log10(),
+                self.hi.log10(),
+            )
         } else {
             (v, self.lo, self.hi)
         };
@@ -256,8 +259,14 @@ pub fn render_svg(chart: &Chart) -> String {
     let xs: Vec<f64> = points().map(|p| p.0).filter(|v| v.is_finite()).collect();
     let ys: Vec<f64> = points().map(|p| p.1).filter(|v| v.is_finite()).collect();
     let fold = |v: &[f64], f: fn(f64, f64) -> f64, init: f64| v.iter().copied().fold(init, f);
-    let (xmin, xmax) = (fold(&xs, f64::min, f64::INFINITY), fold(&xs, f64::max, f64::NEG_INFINITY));
-    let (ymin, ymax) = (fold(&ys, f64::min, f64::INFINITY), fold(&ys, f64::max, f64::NEG_INFINITY));
+    let (xmin, xmax) = (
+        fold(&xs, f64::min, f64::INFINITY),
+        fold(&xs, f64::max, f64::NEG_INFINITY),
+    );
+    let (ymin, ymax) = (
+        fold(&ys, f64::min, f64::INFINITY),
+        fold(&ys, f64::max, f64::NEG_INFINITY),
+    );
     let x_log = !xs.is_empty() && xmin > 0.0 && xmax / xmin > 20.0;
     let x_ticks = if xs.is_empty() {
         vec![0.0, 1.0]
@@ -295,7 +304,10 @@ pub fn render_svg(chart: &Chart) -> String {
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
     );
-    let _ = writeln!(s, r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+    );
     let _ = writeln!(
         s,
         r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
@@ -359,7 +371,10 @@ pub fn render_svg(chart: &Chart) -> String {
             path.join(" ")
         );
         for (x, y) in &pts {
-            let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#);
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{x:.1}" cy="{y:.1}" r="3.5" fill="{color}"/>"#
+            );
         }
         let ly = px_top + 10.0 + 20.0 * i as f64;
         let lx = px_right + 16.0;
@@ -487,7 +502,10 @@ mod tests {
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert_eq!(svg.matches("<circle").count(), 6);
-        assert!(svg.contains("(log scale)"), "10..1000 watchers is a log axis");
+        assert!(
+            svg.contains("(log scale)"),
+            "10..1000 watchers is a log axis"
+        );
         assert!(svg.contains("zookeeper 3.8.4, one-shot"));
         assert!(plots.memory.is_none());
     }
@@ -515,7 +533,10 @@ mod tests {
             }],
         };
         let svg = render_svg(&chart);
-        assert!(svg.contains("a&lt;b &amp; &quot;c&quot;"), "labels are escaped");
+        assert!(
+            svg.contains("a&lt;b &amp; &quot;c&quot;"),
+            "labels are escaped"
+        );
         for c in svg.split("<circle ").skip(1) {
             let num = |attr: &str| -> f64 {
                 let rest = &c[c.find(attr).unwrap() + attr.len() + 2..];
@@ -530,7 +551,10 @@ mod tests {
     #[test]
     fn ticks() {
         assert_eq!(linear_ticks(0.0, 9.0), [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        assert_eq!(linear_ticks(3.0, 100.0), [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]);
+        assert_eq!(
+            linear_ticks(3.0, 100.0),
+            [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+        );
         assert_eq!(log_ticks(10.0, 5000.0), [10.0, 100.0, 1000.0, 10000.0]);
         assert_eq!(tick_label(1500.0), "1.5k");
         assert_eq!(tick_label(2e6), "2M");
@@ -552,7 +576,11 @@ mod tests {
         }
         let written = plot_files(&inputs, dir.path()).unwrap();
         assert_eq!(written.len(), 2);
-        assert!(std::fs::read_to_string(&written[0]).unwrap().contains("<svg"));
+        assert!(
+            std::fs::read_to_string(&written[0])
+                .unwrap()
+                .contains("<svg")
+        );
         let bad = dir.path().join("bad.json");
         std::fs::write(&bad, "{}").unwrap();
         assert!(matches!(

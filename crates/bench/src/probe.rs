@@ -66,7 +66,10 @@ pub fn label_from_srvr(srvr: &str) -> Option<String> {
             .collect()
     };
     let (kind, number) = match version.find("watchkeeper-") {
-        Some(i) => ("watchkeeper", leading_number(&version[i + "watchkeeper-".len()..])),
+        Some(i) => (
+            "watchkeeper",
+            leading_number(&version[i + "watchkeeper-".len()..]),
+        ),
         None if version.contains("watchkeeper") => ("watchkeeper", String::new()),
         None => ("zookeeper", leading_number(version)),
     };

@@ -19,9 +19,9 @@ impl Progress {
             return Progress::default();
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{prefix:>12} [{bar:32}] {pos}/{len} {msg} ({elapsed})",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>12} [{bar:32}] {pos}/{len} {msg} ({elapsed})")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(what.to_string());

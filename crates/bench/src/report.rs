@@ -76,9 +76,7 @@ pub struct Report {
 impl Report {
     /// Assembles a report and computes its medians and comparison.
     pub fn new(workload: Workload, servers: Vec<ServerInfo>, runs: Vec<Run>) -> Report {
-        let summary: Vec<ServerSummary> = (0..servers.len())
-            .map(|s| summarise(s, &runs))
-            .collect();
+        let summary: Vec<ServerSummary> = (0..servers.len()).map(|s| summarise(s, &runs)).collect();
         let comparison = (summary.len() == 2).then(|| compare(&summary[0], &summary[1]));
         Report {
             tool: format!("watchkeeper-bench {}", env!("CARGO_PKG_VERSION")),
@@ -227,17 +225,20 @@ fn judge(a: f64, b: f64, better: Better) -> (Option<String>, Option<f64>) {
 
 fn render_comparison(out: &mut String, report: &Report, rows: &[ComparisonRow]) {
     let name = |i: usize| {
-        report
-            .servers
-            .get(i)
-            .map_or_else(|| side(i).to_string(), |s| format!("{}: {}", side(i), s.label))
+        report.servers.get(i).map_or_else(
+            || side(i).to_string(),
+            |s| format!("{}: {}", side(i), s.label),
+        )
     };
     let runs = report.summary.first().map_or(0, |s| s.runs);
     let _ = writeln!(
         out,
         "medians of {runs} run(s) per server, alternating A, B; ratio is B/A"
     );
-    let (a, b) = (format!("{} (median)", name(0)), format!("{} (median)", name(1)));
+    let (a, b) = (
+        format!("{} (median)", name(0)),
+        format!("{} (median)", name(1)),
+    );
     let mut t = Table::new(&["metric", "unit", &a, &b, "B/A", "better"]);
     for r in rows {
         let better = match (r.winner.as_deref(), r.factor) {
@@ -528,12 +529,36 @@ mod tests {
 
     fn compare_report() -> Report {
         let runs = vec![
-            Run { server: 0, round: 0, result: load(1000.0, 100) },
-            Run { server: 1, round: 0, result: load(400.0, 300) },
-            Run { server: 0, round: 1, result: load(1200.0, 120) },
-            Run { server: 1, round: 1, result: load(500.0, 200) },
-            Run { server: 0, round: 2, result: load(1100.0, 110) },
-            Run { server: 1, round: 2, result: load(450.0, 250) },
+            Run {
+                server: 0,
+                round: 0,
+                result: load(1000.0, 100),
+            },
+            Run {
+                server: 1,
+                round: 0,
+                result: load(400.0, 300),
+            },
+            Run {
+                server: 0,
+                round: 1,
+                result: load(1200.0, 120),
+            },
+            Run {
+                server: 1,
+                round: 1,
+                result: load(500.0, 200),
+            },
+            Run {
+                server: 0,
+                round: 2,
+                result: load(1100.0, 110),
+            },
+            Run {
+                server: 1,
+                round: 2,
+                result: load(450.0, 250),
+            },
         ];
         Report::new(Workload::Read(LoadArgs::default()), servers(), runs)
     }
@@ -560,9 +585,18 @@ mod tests {
 
     #[test]
     fn judging() {
-        assert_eq!(judge(100.0, 100.5, Better::Higher).0.as_deref(), Some("tie"));
-        assert_eq!(judge(1.0, 2.0, Better::Higher), (Some("B".into()), Some(2.0)));
-        assert_eq!(judge(1.0, 2.0, Better::Lower), (Some("A".into()), Some(2.0)));
+        assert_eq!(
+            judge(100.0, 100.5, Better::Higher).0.as_deref(),
+            Some("tie")
+        );
+        assert_eq!(
+            judge(1.0, 2.0, Better::Higher),
+            (Some("B".into()), Some(2.0))
+        );
+        assert_eq!(
+            judge(1.0, 2.0, Better::Lower),
+            (Some("A".into()), Some(2.0))
+        );
         assert_eq!(judge(0.0, 3.0, Better::Lower), (Some("A".into()), None));
     }
 
@@ -588,7 +622,11 @@ mod tests {
         let single = Report::new(
             Workload::Read(LoadArgs::default()),
             servers()[..1].to_vec(),
-            vec![Run { server: 0, round: 0, result: load(10.0, 1500) }],
+            vec![Run {
+                server: 0,
+                round: 0,
+                result: load(10.0, 1500),
+            }],
         );
         let text = single.render_table();
         assert!(text.contains("median of 1"), "{text}");

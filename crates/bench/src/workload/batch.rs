@@ -66,7 +66,9 @@ mod tests {
     #[test]
     fn java_sized_batches() {
         // 10,000 paths of 22 bytes: 220,000 bytes, two packets under 128 KiB.
-        let ps: Vec<String> = (0..10_000).map(|i| format!("/wkbench/r/n{i:010}")).collect();
+        let ps: Vec<String> = (0..10_000)
+            .map(|i| format!("/wkbench/r/n{i:010}"))
+            .collect();
         assert!(ps.iter().all(|p| p.len() == 22));
         let b = batch_paths(&ps, 128 * 1024);
         assert_eq!(b.len(), 2);

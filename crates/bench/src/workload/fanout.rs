@@ -97,9 +97,8 @@ pub async fn run(ctx: &Ctx<'_>, a: &FanoutArgs) -> Result<FanoutResult, BenchErr
     // Two messages per watcher per round at most (heard, re-armed), so sends never wait.
     let (tx, mut rx) = mpsc::channel(2 * a.watchers + 64);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let hard = Instant::now()
-        + (a.round_timeout + a.pause) * (a.rounds + 2)
-        + ctx.opts.connect_timeout;
+    let hard =
+        Instant::now() + (a.round_timeout + a.pause) * (a.rounds + 2) + ctx.opts.connect_timeout;
     let node_arc: Arc<str> = node.clone().into();
     let parent_arc: Arc<str> = parent.clone().into();
     let mut handles = Vec::with_capacity(a.watchers);
@@ -125,7 +124,9 @@ pub async fn run(ctx: &Ctx<'_>, a: &FanoutArgs) -> Result<FanoutResult, BenchErr
         // Watchers close their own sessions; a failure there does not spoil the measurement.
         let _ = h.await;
     }
-    let _ = writer.close(Instant::now() + ctx.opts.connect_timeout).await;
+    let _ = writer
+        .close(Instant::now() + ctx.opts.connect_timeout)
+        .await;
     result
 }
 
@@ -254,9 +255,8 @@ async fn coordinate(
             unexpected += 1;
         }
     }
-    let col = |f: fn(&FanoutRound) -> Option<f64>| -> Vec<f64> {
-        rounds.iter().filter_map(f).collect()
-    };
+    let col =
+        |f: fn(&FanoutRound) -> Option<f64>| -> Vec<f64> { rounds.iter().filter_map(f).collect() };
     let expected_events = n as u64 * u64::from(a.rounds);
     Ok(FanoutResult {
         watchers: n,

@@ -230,7 +230,9 @@ pub async fn run(ctx: &Ctx<'_>, a: &LoadArgs, read_ratio: f64) -> Result<LoadRes
     let mut handles = Vec::with_capacity(conns.len());
     for (i, conn) in conns.into_iter().enumerate() {
         let ops = OpGen::new(
-            ctx.seed.wrapping_add(i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ctx.seed
+                .wrapping_add(i as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15),
             read_ratio,
             a.create_ratio,
             keys.clone(),
@@ -325,14 +327,16 @@ async fn session(
         events: 0,
     };
     let mut budget_spent = false;
+    let mut create_flag = 0;
     loop {
         while conn.in_flight() < plan.in_flight {
             let now = Instant::now();
             let measured = now >= plan.warm_end;
             let tag_flag = if measured { MEASURED } else { 0 };
-            // A create already sent is always followed by its delete (already paid for).
+            // A create already sent is always followed by its delete, paid for and measured
+            // (or not) with the create.
             if let Some((req, kind)) = ops.take_delete() {
-                conn.send(&req, kind as u64 | tag_flag)?;
+                conn.send(&req, kind as u64 | create_flag)?;
                 continue;
             }
             if now >= plan.end || budget_spent {
@@ -352,6 +356,7 @@ async fn session(
             }
             let req = ops.request(kind);
             conn.send(&req, kind as u64 | tag_flag)?;
+            create_flag = tag_flag;
         }
         conn.flush().await?;
         if conn.in_flight() == 0 && !ops.owes_delete() {
@@ -408,7 +413,13 @@ fn summarise(outcomes: Vec<Outcome>, warm_end: Instant, read_ratio: f64) -> Load
         events += o.events;
     }
     let elapsed = last.map_or(0.0, |l| l.saturating_duration_since(warm_end).as_secs_f64());
-    let rate = |n: u64| if elapsed > 0.0 { n as f64 / elapsed } else { 0.0 };
+    let rate = |n: u64| {
+        if elapsed > 0.0 {
+            n as f64 / elapsed
+        } else {
+            0.0
+        }
+    };
     let stats = |name: &str, h: &LatencyHistogram, e: &BTreeMap<i32, u64>| OpStats {
         op: name.to_string(),
         count: h.len(),

@@ -89,7 +89,12 @@ impl WorkloadResult {
                 metric("throughput", "ops/s", Some(r.throughput), Higher),
                 metric("latency p50", "ms", Some(ms(r.total.latency.p50_us)), Lower),
                 metric("latency p99", "ms", Some(ms(r.total.latency.p99_us)), Lower),
-                metric("latency p99.9", "ms", Some(ms(r.total.latency.p999_us)), Lower),
+                metric(
+                    "latency p99.9",
+                    "ms",
+                    Some(ms(r.total.latency.p999_us)),
+                    Lower,
+                ),
                 metric("errors", "replies", Some(r.total.errors as f64), Lower),
             ],
             WorkloadResult::Fanout(r) => vec![
@@ -105,12 +110,7 @@ impl WorkloadResult {
             ],
             WorkloadResult::Watches(r) => vec![
                 metric("registration rate", "watches/s", Some(r.rate_per_s), Higher),
-                metric(
-                    "registration p99",
-                    "ms",
-                    Some(ms(r.latency.p99_us)),
-                    Lower,
-                ),
+                metric("registration p99", "ms", Some(ms(r.latency.p99_us)), Lower),
                 metric(
                     "memory per watch",
                     "bytes",
@@ -135,10 +135,7 @@ impl WorkloadResult {
 }
 
 /// Runs one workload once against one server.
-pub async fn run_once(
-    workload: &Workload,
-    ctx: &Ctx<'_>,
-) -> Result<WorkloadResult, BenchError> {
+pub async fn run_once(workload: &Workload, ctx: &Ctx<'_>) -> Result<WorkloadResult, BenchError> {
     Ok(match workload {
         Workload::Read(a) => WorkloadResult::Load(load::run(ctx, a, 1.0).await?),
         Workload::Write(a) => WorkloadResult::Load(load::run(ctx, a, 0.0).await?),

@@ -205,7 +205,9 @@ pub async fn run(ctx: &Ctx<'_>, a: &ReconnectArgs) -> Result<ReconnectResult, Be
     for h in handles {
         let _ = h.await;
     }
-    let _ = writer.close(Instant::now() + ctx.opts.connect_timeout).await;
+    let _ = writer
+        .close(Instant::now() + ctx.opts.connect_timeout)
+        .await;
     bar.finish();
     let phases = result?;
 
@@ -267,9 +269,12 @@ async fn register(
         .collect();
     let addr = conn.addr();
     pipeline(&mut conn, reqs, window, deadline, |inc| match inc {
-        Incoming::Reply(r) if !r.is_ok() => {
-            Err(request_error(addr, "getData", &paths[r.tag as usize], r.err))
-        }
+        Incoming::Reply(r) if !r.is_ok() => Err(request_error(
+            addr,
+            "getData",
+            &paths[r.tag as usize],
+            r.err,
+        )),
         _ => Ok(()),
     })
     .await?;
@@ -632,7 +637,14 @@ mod tests {
             last: t,
         });
         acc.event(0, &ev("/n1", EventType::NodeDataChanged, t));
-        acc.event(0, &ev("/n1", EventType::NodeDataChanged, t + Duration::from_millis(6)));
+        acc.event(
+            0,
+            &ev(
+                "/n1",
+                EventType::NodeDataChanged,
+                t + Duration::from_millis(6),
+            ),
+        );
         assert_eq!(acc.probe_heard(), 1);
         assert_eq!(acc.unexpected, 4);
         assert_eq!(acc.first_unchanged(), Some(1));

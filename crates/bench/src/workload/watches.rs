@@ -23,7 +23,9 @@ use crate::BenchError;
 use crate::args::{WatchKind, WatchesArgs};
 use crate::conn::{Connection, Incoming};
 use crate::hist::{LatencyHistogram, LatencySummary};
-use crate::pipeline::{close_all, connect_many, delete_nodes, ensure_nodes, pipeline, with_ancestors};
+use crate::pipeline::{
+    close_all, connect_many, delete_nodes, ensure_nodes, pipeline, with_ancestors,
+};
 use crate::probe;
 use crate::progress::Progress;
 
@@ -195,7 +197,9 @@ fn memory_growth(
     };
     let growth = MemoryGrowth {
         source,
-        pid: (source == MemorySource::VmRss).then_some(target.pid).flatten(),
+        pid: (source == MemorySource::VmRss)
+            .then_some(target.pid)
+            .flatten(),
         before_bytes: b,
         after_bytes: a,
         delta_bytes: delta,
@@ -284,7 +288,13 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
     let closed = close_all(conns, close_deadline).await;
     let mut cleanup: Vec<String> = nodes.into_iter().rev().collect();
     cleanup.retain(|p| p.len() > format!("{}/watches", ctx.root).len());
-    let deleted = delete_nodes(&mut setup, &cleanup, 256, super::setup_deadline(cleanup.len())).await;
+    let deleted = delete_nodes(
+        &mut setup,
+        &cleanup,
+        256,
+        super::setup_deadline(cleanup.len()),
+    )
+    .await;
     let _ = setup.close(Instant::now() + ctx.opts.connect_timeout).await;
     if let Some(e) = first_err {
         return Err(e);
@@ -396,9 +406,17 @@ mod tests {
 
     #[test]
     fn memory_prefers_rss_then_mntr_and_says_which() {
-        let (m, note) = memory_growth(&target(Some(9)), &s(Some(1000), Some(10)), &s(Some(3000), Some(20)), 100);
+        let (m, note) = memory_growth(
+            &target(Some(9)),
+            &s(Some(1000), Some(10)),
+            &s(Some(3000), Some(20)),
+            100,
+        );
         let m = m.unwrap();
-        assert_eq!((m.source, m.pid, m.delta_bytes), (MemorySource::VmRss, Some(9), 2000));
+        assert_eq!(
+            (m.source, m.pid, m.delta_bytes),
+            (MemorySource::VmRss, Some(9), 2000)
+        );
         assert!((m.bytes_per_watch - 20.0).abs() < 1e-9);
         assert!(note.contains("VmRSS"), "{note}");
 
@@ -428,7 +446,10 @@ mod tests {
         let p1 = watch_paths("/r", &a, 1);
         assert!(p0.iter().all(|p| !p1.contains(p)));
         assert_eq!(p0[2], "/r/watches/s0/n0000002");
-        assert!(nodes_needed("/r", &a).is_empty(), "exists watches need no nodes");
+        assert!(
+            nodes_needed("/r", &a).is_empty(),
+            "exists watches need no nodes"
+        );
         a.kind = WatchKind::Data;
         let nodes = nodes_needed("/r", &a);
         assert_eq!(nodes.len(), 2 + 2 * 4);
