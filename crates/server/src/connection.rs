@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -89,14 +89,23 @@ async fn read_frame(
     rd: &mut BufReader<OwnedReadHalf>,
     len: i32,
     max: usize,
-) -> Result<BytesMut, ReadStop> {
+) -> Result<Bytes, ReadStop> {
     if len < 0 || len as usize > max {
         return Err(ReadStop::BadLength(len, max));
     }
-    let mut buf = BytesMut::zeroed(len as usize);
-    rd.read_exact(&mut buf).await?;
-    Ok(buf)
+    let len = len as usize;
+    // Memory grows with the bytes that actually arrive, not with the length the client
+    // claims: a client that announces 1 MiB and sends nothing costs a small buffer.
+    let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_CAPACITY));
+    let n = (&mut *rd).take(len as u64).read_to_end(&mut buf).await?;
+    if n < len {
+        return Err(ReadStop::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    }
+    Ok(Bytes::from(buf))
 }
+
+/// What a frame buffer starts at; it grows as the frame's bytes arrive.
+const INITIAL_FRAME_CAPACITY: usize = 16 * 1024;
 
 async fn read_loop(
     rd: &mut BufReader<OwnedReadHalf>,
@@ -141,7 +150,7 @@ async fn read_loop(
             _ = outbox.wait_closed() => return ReadStop::ServerClosed,
         };
         let frame = match read_frame(rd, len, ctx.max_buffer).await {
-            Ok(f) => f.freeze(),
+            Ok(f) => f,
             Err(e) => return e,
         };
         let received = Instant::now();
