@@ -9,12 +9,12 @@
 //! node keeps null data (getData answers null) rather than empty, as in ZooKeeper.
 
 use bytes::Bytes;
-use watchkeeper_proto::requests::CreateRequest;
+use watchkeeper_proto::requests::{CreateRequest, CreateTtlRequest, DeleteRequest, SetDataRequest};
 use watchkeeper_proto::responses::{
     Create2Response, CreateResponse, SetAclResponse, SetDataResponse,
 };
 use watchkeeper_proto::{
-    CreateMode, ErrorCode, MultiOp, MultiResponse, MultiResult, OpCode, Request, Stat,
+    Acl, CreateMode, ErrorCode, MultiOp, MultiResponse, MultiResult, OpCode, Request, Stat,
 };
 use watchkeeper_tree::{NO_TTL, Op, OpResult};
 
@@ -45,30 +45,10 @@ impl Core {
     fn single_write_op(&self, req: &Request) -> Result<Op, ErrorCode> {
         match req {
             Request::Create(c) | Request::Create2(c) => self.create_op(c, NO_TTL),
-            Request::CreateContainer(c) => {
-                if c.flags != CreateMode::Container.as_i32() {
-                    return Err(ErrorCode::BadArguments);
-                }
-                self.create_op(c, NO_TTL)
-            }
-            Request::CreateTtl(c) => self.create_op(
-                &CreateRequest {
-                    path: c.path.clone(),
-                    data: c.data.clone(),
-                    acl: c.acl.clone(),
-                    flags: c.flags,
-                },
-                c.ttl,
-            ),
-            Request::Delete(d) => Ok(Op::Delete {
-                path: d.path.clone(),
-                version: d.version,
-            }),
-            Request::SetData(s) => Ok(Op::SetData {
-                path: s.path.clone(),
-                data: s.data.clone(),
-                version: s.version,
-            }),
+            Request::CreateContainer(c) => self.container_op(c),
+            Request::CreateTtl(c) => self.create_ttl_op(c),
+            Request::Delete(d) => Ok(delete_op(d)),
+            Request::SetData(s) => Ok(set_data_op(s)),
             Request::SetAcl(s) => Ok(Op::SetAcl {
                 path: s.path.clone(),
                 acl: s.acl.clone(),
@@ -86,27 +66,11 @@ impl Core {
 
     fn multi_sub_op(&self, op: &MultiOp) -> Result<Op, ErrorCode> {
         match op {
-            MultiOp::Create(c) | MultiOp::Create2(c) | MultiOp::CreateContainer(c) => {
-                self.create_op(c, NO_TTL)
-            }
-            MultiOp::CreateTtl(c) => self.create_op(
-                &CreateRequest {
-                    path: c.path.clone(),
-                    data: c.data.clone(),
-                    acl: c.acl.clone(),
-                    flags: c.flags,
-                },
-                c.ttl,
-            ),
-            MultiOp::Delete(d) => Ok(Op::Delete {
-                path: d.path.clone(),
-                version: d.version,
-            }),
-            MultiOp::SetData(s) => Ok(Op::SetData {
-                path: s.path.clone(),
-                data: s.data.clone(),
-                version: s.version,
-            }),
+            MultiOp::Create(c) | MultiOp::Create2(c) => self.create_op(c, NO_TTL),
+            MultiOp::CreateContainer(c) => self.container_op(c),
+            MultiOp::CreateTtl(c) => self.create_ttl_op(c),
+            MultiOp::Delete(d) => Ok(delete_op(d)),
+            MultiOp::SetData(s) => Ok(set_data_op(s)),
             MultiOp::Check(c) => Ok(Op::Check {
                 path: c.path.clone(),
                 version: c.version,
@@ -116,20 +80,64 @@ impl Core {
         }
     }
 
+    fn container_op(&self, c: &CreateRequest) -> Result<Op, ErrorCode> {
+        if c.flags != CreateMode::Container.as_i32() {
+            return Err(ErrorCode::BadArguments);
+        }
+        self.create_fields(&c.path, &c.data, &c.acl, c.flags, NO_TTL)
+    }
+
+    fn create_ttl_op(&self, c: &CreateTtlRequest) -> Result<Op, ErrorCode> {
+        self.create_fields(&c.path, &c.data, &c.acl, c.flags, c.ttl)
+    }
+
+    /// create and create2. ZooKeeper makes a plain persistent node when these carry the
+    /// container flag (only createContainer makes containers).
     fn create_op(&self, c: &CreateRequest, ttl_ms: i64) -> Result<Op, ErrorCode> {
-        let mode = CreateMode::from_i32(c.flags).ok_or(ErrorCode::BadArguments)?;
+        let flags = if c.flags == CreateMode::Container.as_i32() {
+            CreateMode::Persistent.as_i32()
+        } else {
+            c.flags
+        };
+        self.create_fields(&c.path, &c.data, &c.acl, flags, ttl_ms)
+    }
+
+    fn create_fields(
+        &self,
+        path: &str,
+        data: &Option<Vec<u8>>,
+        acl: &[Acl],
+        flags: i32,
+        ttl_ms: i64,
+    ) -> Result<Op, ErrorCode> {
+        let mode = CreateMode::from_i32(flags).ok_or(ErrorCode::BadArguments)?;
         // ZooKeeper's validateCreateRequest: TTL nodes only when extended types are enabled.
         // Whether the TTL fits the mode is the tree's to decide.
         if mode.is_ttl() && !self.cfg.extended_types_enabled {
             return Err(ErrorCode::Unimplemented);
         }
         Ok(Op::Create {
-            path: c.path.clone(),
-            data: c.data.clone(),
-            acl: c.acl.clone(),
+            path: path.to_owned(),
+            data: data.clone(),
+            acl: acl.to_vec(),
             mode,
             ttl_ms,
         })
+    }
+}
+
+fn delete_op(d: &DeleteRequest) -> Op {
+    Op::Delete {
+        path: d.path.clone(),
+        version: d.version,
+    }
+}
+
+fn set_data_op(s: &SetDataRequest) -> Op {
+    Op::SetData {
+        path: s.path.clone(),
+        data: s.data.clone(),
+        version: s.version,
     }
 }
 
@@ -235,6 +243,34 @@ mod tests {
             Op::Create { data, .. } | Op::SetData { data, .. } => data.clone(),
             other => panic!("{other:?}"),
         }
+    }
+
+    fn mode_of(op: &Op) -> CreateMode {
+        match op {
+            Op::Create { mode, .. } => *mode,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Only createContainer makes containers; create and create2 with the container flag make
+    /// a persistent node, as in ZooKeeper. createContainer without the flag is BadArguments.
+    #[test]
+    fn the_container_flag_counts_only_on_create_container() {
+        let core = core();
+        let c = CreateRequest {
+            flags: CreateMode::Container.as_i32(),
+            ..create(None)
+        };
+        for req in [Request::Create(c.clone()), Request::Create2(c.clone())] {
+            let (op, _) = core.write_op(0, &req).unwrap();
+            assert_eq!(mode_of(&op), CreateMode::Persistent);
+        }
+        let (op, _) = core.write_op(0, &Request::CreateContainer(c)).unwrap();
+        assert_eq!(mode_of(&op), CreateMode::Container);
+        let err = core
+            .write_op(0, &Request::CreateContainer(create(None)))
+            .unwrap_err();
+        assert_eq!(err, ErrorCode::BadArguments);
     }
 
     /// A null buffer reaches the log entry as null and an empty one as empty, whatever the
