@@ -468,6 +468,7 @@ mod tests {
             }),
             memory_note: String::new(),
             server_watch_count_delta: None,
+            index_bytes_per_watch: None,
             events: 0,
         });
         Report::new(

@@ -335,6 +335,14 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
                     let _ = writeln!(out, "  server memory: {}", r.memory_note);
                 }
             }
+            if let (Some(b), Some(m)) = (r.index_bytes_per_watch, &r.memory)
+                && m.source != crate::workload::watches::MemorySource::MntrWatchIndexBytes
+            {
+                let _ = writeln!(
+                    out,
+                    "  watch index (mntr zk_watch_index_bytes): {b:.1} bytes per watch"
+                );
+            }
             if let Some(d) = r.server_watch_count_delta {
                 let _ = writeln!(out, "  server zk_watch_count grew by {d}");
             }
@@ -412,7 +420,7 @@ fn push_indented(out: &mut String, text: &str) {
 /// A number with precision suited to its size.
 pub fn fmt_num(v: f64) -> String {
     let a = v.abs();
-    if a >= 1000.0 {
+    if a >= 1000.0 || (v.fract() == 0.0 && a < 1e15) {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
@@ -640,6 +648,16 @@ mod tests {
         let j = r.to_json();
         assert!(j.contains("\"ratio_b_over_a\""));
         assert_eq!(Report::from_json(&j).unwrap(), r);
+    }
+
+    #[test]
+    fn numbers_format_by_size() {
+        assert_eq!(fmt_num(0.0), "0");
+        assert_eq!(fmt_num(12.0), "12");
+        assert_eq!(fmt_num(123456.7), "123457");
+        assert_eq!(fmt_num(12.34), "12.3");
+        assert_eq!(fmt_num(1.23456), "1.235");
+        assert_eq!(fmt_opt(None), "-");
     }
 
     #[test]

@@ -230,6 +230,9 @@ async fn watches_memory_from_vm_rss_when_a_pid_is_given() {
     assert_eq!(m.source, MemorySource::VmRss);
     assert_eq!(m.pid, Some(std::process::id()));
     assert!(m.before_bytes > 0 && m.after_bytes > 0);
+    // The watch index figure is reported alongside, since RSS on a warm server may not move.
+    let per_watch = r.index_bytes_per_watch.expect("mntr answered");
+    assert!(per_watch > 0.0, "{per_watch}");
     server.stop().await;
 }
 

@@ -81,6 +81,9 @@ pub struct WatchesResult {
     pub memory_note: String,
     /// `zk_watch_count` after minus before, when `mntr` answers.
     pub server_watch_count_delta: Option<i64>,
+    /// Growth of Watchkeeper's `mntr` `zk_watch_index_bytes` per watch, whatever `memory`'s
+    /// source: on a warm server VmRSS may not move while the index still grows.
+    pub index_bytes_per_watch: Option<f64>,
     /// Notifications received while registering (none are expected).
     pub events: u64,
 }
@@ -319,6 +322,14 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         (Some(b), Some(a)) => Some(a as i64 - b as i64),
         _ => None,
     };
+    let index_key = "zk_watch_index_bytes";
+    let index_bytes_per_watch = match (
+        mntr_u64(&before.mntr, index_key),
+        mntr_u64(&after.mntr, index_key),
+    ) {
+        (Some(b), Some(a)) if ok_watches > 0 => Some((a as f64 - b as f64) / ok_watches as f64),
+        _ => None,
+    };
     Ok(WatchesResult {
         sessions: a.sessions,
         watches_per_session: a.watches_per_session,
@@ -337,6 +348,7 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         memory,
         memory_note,
         server_watch_count_delta,
+        index_bytes_per_watch,
         events,
     })
 }
