@@ -308,7 +308,7 @@ impl BenchCommand {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     if let WorkloadCommand::Plot(p) = &cmd.workload {
         for file in watchkeeper_bench::plot_files(&p.reports, &p.out)? {
-            println!("wrote {}", file.display());
+            print_out(&format!("wrote {}\n", file.display()))?;
         }
         return Ok(());
     }
@@ -325,12 +325,24 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         std::fs::write(file, report.to_json())
             .with_context(|| format!("cannot write the report to {}", file.display()))?;
     }
-    if cmd.common.json {
-        println!("{}", report.to_json());
+    let text = if cmd.common.json {
+        format!("{}\n", report.to_json())
     } else {
-        print!("{}", report.render_table());
+        report.render_table()
+    };
+    print_out(&text)
+}
+
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
