@@ -137,6 +137,11 @@ impl Client {
         WatchStream::new(self.inner.shared.state.subscribe())
     }
 
+    /// The state channel itself, for recipes that wait on it.
+    pub(crate) fn state_watch(&self) -> tokio::sync::watch::Receiver<SessionState> {
+        self.inner.shared.state.subscribe()
+    }
+
     /// The chroot every path is relative to, if any.
     pub fn chroot(&self) -> Option<&str> {
         self.inner.chroot.root()

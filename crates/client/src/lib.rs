@@ -47,6 +47,21 @@
 //!
 //! Persistent watches from [`Client::add_watch`] are streams that last until dropped; see
 //! [`PersistentWatch`]. A slow consumer never blocks the connection.
+//!
+//! # Recipes
+//!
+//! The [`recipes`] module builds locks, leader election, caches, barriers, a queue, a counter,
+//! service discovery and configuration watching on top of the client:
+//!
+//! ```no_run
+//! # async fn demo(client: watchkeeper_client::Client) -> watchkeeper_client::Result<()> {
+//! use watchkeeper_client::recipes::Mutex;
+//!
+//! let guard = Mutex::new(&client, "/locks/report").lock().await?;
+//! // ... exclusive work ...
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
 
 mod builder;
 mod client;
@@ -54,6 +69,7 @@ mod connect_string;
 mod error;
 mod multi;
 mod path;
+pub mod recipes;
 mod retry;
 mod session;
 mod types;

@@ -109,6 +109,14 @@ impl Chroot {
     }
 }
 
+/// The parent of a path (`/` for a top-level node and for `/` itself).
+pub fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
 /// Joins a parent path and a child name.
 pub fn join(parent: &str, child: &str) -> String {
     if parent == "/" {
@@ -183,7 +191,10 @@ mod tests {
     }
 
     #[test]
-    fn join_paths() {
+    fn parent_and_join() {
+        assert_eq!(parent("/"), "/");
+        assert_eq!(parent("/a"), "/");
+        assert_eq!(parent("/a/b"), "/a");
         assert_eq!(join("/", "a"), "/a");
         assert_eq!(join("/a", "b"), "/a/b");
     }

@@ -115,6 +115,10 @@ impl PersistentSink {
 /// disconnected for persistent watches, so a consumer that needs exact state re-reads on
 /// `SyncConnected`. The stream ends after a final `Expired`, `AuthFailed` or `Closed` event, or
 /// after a `PersistentWatchRemoved` event when the consumer lagged (see [`Self::lagged`]).
+///
+/// ZooKeeper before 3.9 delivers an event once per session even when one-shot and persistent
+/// watches of that session both match it (ZOOKEEPER-4466), so there a persistent watch can miss
+/// events its session's one-shot watches consumed. Watchkeeper and ZooKeeper 3.9 deliver to both.
 #[derive(Debug)]
 #[must_use = "the watch is removed when dropped"]
 pub struct PersistentWatch {

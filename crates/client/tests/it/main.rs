@@ -4,5 +4,6 @@ mod common;
 mod fourlw;
 mod ops;
 mod proxy;
+mod recipes;
 mod sessions;
 mod watches;

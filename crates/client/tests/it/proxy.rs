@@ -81,6 +81,10 @@ async fn pipe(client: TcpStream, server: TcpStream, mut mode: watch::Receiver<Mo
             }
             Mode::Forward => {
                 tokio::select! {
+                    // A mode change wins over bytes that are ready at the same time, so nothing
+                    // is forwarded once a test has said stop.
+                    biased;
+                    changed = mode.changed() => if changed.is_err() { return },
                     r = cr.read(&mut up) => match r {
                         Ok(0) | Err(_) => return,
                         Ok(n) => if sw.write_all(&up[..n]).await.is_err() { return },
@@ -89,7 +93,6 @@ async fn pipe(client: TcpStream, server: TcpStream, mut mode: watch::Receiver<Mo
                         Ok(0) | Err(_) => return,
                         Ok(n) => if cw.write_all(&down[..n]).await.is_err() { return },
                     },
-                    changed = mode.changed() => if changed.is_err() { return },
                 }
             }
         }

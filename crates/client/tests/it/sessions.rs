@@ -258,12 +258,6 @@ async fn server_restart_on_the_same_port_resumes_the_session() {
 
         env.stop_server().await;
         wait_state(&a, SessionState::Disconnected).await;
-        // A reader issued now waits for the server and then succeeds.
-        let read = tokio::spawn({
-            let a = a.clone();
-            async move { a.get_data("/d").await }
-        });
-
         // Changes a's old server never saw: made on the same data, on a port a does not know.
         let (tmp, tmp_addr) = env.start_server(false).await;
         let c = Client::builder(&format!("{tmp_addr}{}", env.root()))
@@ -280,6 +274,12 @@ async fn server_restart_on_the_same_port_resumes_the_session() {
         c.close().await.unwrap();
         tmp.shutdown().await;
 
+        // A read issued while there is no server waits for one (reads are retried for up to a
+        // session timeout) and then succeeds.
+        let read = tokio::spawn({
+            let a = a.clone();
+            async move { a.get_data("/d").await }
+        });
         let (server, _) = env.start_server(true).await;
         env.adopt(server);
         wait_state(&a, SessionState::Connected).await;
@@ -384,7 +384,10 @@ async fn close_and_drop_end_the_session() {
             .unwrap();
         // Watches on nodes the close does not touch (deleting /e would fire its own watches).
         let (_, watch) = a.exists_watch("/absent").await.unwrap();
-        let mut p = a.add_watch("/absent", AddWatchMode::Persistent).await.unwrap();
+        let mut p = a
+            .add_watch("/absent", AddWatchMode::Persistent)
+            .await
+            .unwrap();
         a.close().await.unwrap();
         assert_eq!(fired(watch).await.state, KeeperState::Closed);
         assert_eq!(
