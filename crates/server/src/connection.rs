@@ -20,7 +20,7 @@ use watchkeeper_proto::{ConnectRequest, JuteReader, OpCode, Record, RequestHeade
 
 use crate::core::{ConnId, CoreMsg, Incoming};
 use crate::fourlw;
-use crate::outbox::{CloseReason, Outbox};
+use crate::outbox::{CloseReason, Outbox, TryWrite};
 
 /// What a connection task needs from the server.
 #[derive(Clone)]
@@ -66,7 +66,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, ctx
         return;
     }
 
-    let outbox = Arc::new(Outbox::new(ctx.max_outbound_bytes));
+    let wr = Arc::new(wr);
+    let socket: Arc<dyn TryWrite> = wr.clone();
+    let outbox = Arc::new(Outbox::with_socket(ctx.max_outbound_bytes, Some(socket)));
     let writer = tokio::spawn(write_loop(wr, outbox.clone(), peer));
     let stop = read_loop(&mut rd, first, conn, peer, &ctx, &outbox).await;
     match &stop {
@@ -196,12 +198,12 @@ async fn read_loop(
 /// Most frames passed to one vectored write.
 const MAX_IOV: usize = 64;
 
-async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, peer: SocketAddr) {
+async fn write_loop(wr: Arc<OwnedWriteHalf>, outbox: Arc<Outbox>, peer: SocketAddr) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
         match outbox.next_batch(&mut batch).await {
             Ok(()) => {
-                if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+                if let Err(e) = write_all_vectored(&wr, &mut batch).await {
                     tracing::debug!(%peer, error = %e, "write failed");
                     outbox.close();
                     break;
@@ -214,21 +216,25 @@ async fn write_loop(mut wr: OwnedWriteHalf, outbox: Arc<Outbox>, peer: SocketAdd
             Err(CloseReason::Server) => break,
         }
     }
-    let _ = wr.shutdown().await;
+    // The socket is shut when the last holder of the write half drops it (the outbox gives its
+    // handle up on close).
 }
 
-async fn write_all_vectored(
-    wr: &mut OwnedWriteHalf,
-    frames: &mut Vec<Bytes>,
-) -> std::io::Result<()> {
+/// Writes every frame, as few vectored writes as the socket allows. Non-blocking writes on a
+/// shared half: the outbox may write notifications directly between two batches.
+async fn write_all_vectored(wr: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut start = 0;
     while start < frames.len() {
         let end = (start + MAX_IOV).min(frames.len());
         let slices: Vec<IoSlice<'_>> = frames[start..end].iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = wr.write_vectored(&slices).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
+        wr.writable().await?;
+        let mut n = match wr.try_write_vectored(&slices) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        drop(slices);
         while n > 0 && start < frames.len() {
             let f = &mut frames[start];
             if n >= f.len() {

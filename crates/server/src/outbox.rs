@@ -5,6 +5,12 @@
 //! closes the connection. A client that stops reading therefore costs the server at most the
 //! limit, and is disconnected with a log line. Frames are `Bytes`, so a notification encoded once
 //! is shared by every connection it goes to.
+//!
+//! Notifications may skip the queue: when nothing is queued or being written, [`Outbox::push_now`]
+//! writes the frame to the socket at once with a non-blocking write, so a fan-out to many
+//! connections costs one syscall each instead of a task wake-up and a thread hand-off each.
+//! Whatever the socket does not take goes to the queue as usual; order is kept because the
+//! direct path is only taken when the writer has nothing in hand.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -21,11 +27,36 @@ pub enum CloseReason {
     Overflow,
 }
 
-#[derive(Debug)]
+/// A socket that can be written without waiting (a tokio TCP write half).
+pub trait TryWrite: Send + Sync {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
+}
+
+impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        tokio::net::tcp::OwnedWriteHalf::try_write(self, buf)
+    }
+}
+
 struct Inner {
     frames: VecDeque<Bytes>,
     bytes: usize,
     closed: Option<CloseReason>,
+    /// The writer took frames and has not come back for more: they may be partly written.
+    writer_busy: bool,
+    /// The socket, for [`Outbox::push_now`]; gone once the outbox is closed.
+    socket: Option<std::sync::Arc<dyn TryWrite>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("frames", &self.frames.len())
+            .field("bytes", &self.bytes)
+            .field("closed", &self.closed)
+            .field("writer_busy", &self.writer_busy)
+            .finish()
+    }
 }
 
 /// The bounded outbound queue of one connection. Shared by the core (producer) and the
@@ -42,11 +73,18 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(limit: usize) -> Self {
+        Outbox::with_socket(limit, None)
+    }
+
+    /// An outbox that may write notifications straight to `socket` (see [`Outbox::push_now`]).
+    pub fn with_socket(limit: usize, socket: Option<std::sync::Arc<dyn TryWrite>>) -> Self {
         Outbox {
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
                 bytes: 0,
                 closed: None,
+                writer_busy: false,
+                socket,
             }),
             notify: Notify::new(),
             closed_notify: Notify::new(),
@@ -71,6 +109,7 @@ impl Outbox {
             inner.closed = Some(CloseReason::Overflow);
             inner.frames.clear();
             inner.bytes = 0;
+            inner.socket = None;
             drop(inner);
             self.notify.notify_one();
             self.closed_notify.notify_waiters();
@@ -83,6 +122,34 @@ impl Outbox {
         true
     }
 
+    /// Like [`Outbox::push`], but when nothing is queued or being written the frame is written
+    /// to the socket right away (non-blocking); only what the socket does not take is queued.
+    pub fn push_now(&self, frame: Bytes) -> bool {
+        let mut inner = self.lock();
+        if inner.closed.is_none()
+            && inner.frames.is_empty()
+            && !inner.writer_busy
+            && let Some(socket) = inner.socket.clone()
+        {
+            match socket.try_write(&frame) {
+                Ok(n) if n == frame.len() => return true,
+                Ok(n) => {
+                    // The rest goes through the writer, which has nothing else in hand.
+                    let rest = frame.slice(n..);
+                    inner.bytes += rest.len();
+                    inner.frames.push_back(rest);
+                    drop(inner);
+                    self.notify.notify_one();
+                    return true;
+                }
+                // Would block, or an error the writer will meet and report: queue it.
+                Err(_) => {}
+            }
+        }
+        drop(inner);
+        self.push(frame)
+    }
+
     /// Closes the queue. Frames already queued are still sent (a closeSession reply, an
     /// AuthFailed reply) before the writer shuts the socket.
     pub fn close(&self) {
@@ -90,6 +157,7 @@ impl Outbox {
         if inner.closed.is_none() {
             inner.closed = Some(CloseReason::Server);
         }
+        inner.socket = None;
         drop(inner);
         self.notify.notify_one();
         self.closed_notify.notify_waiters();
@@ -117,8 +185,11 @@ impl Outbox {
                 if !inner.frames.is_empty() {
                     out.extend(inner.frames.drain(..));
                     inner.bytes = 0;
+                    inner.writer_busy = true;
                     return Ok(());
                 }
+                // Everything the writer took is written: the direct path is safe again.
+                inner.writer_busy = false;
                 if let Some(reason) = inner.closed {
                     return Err(reason);
                 }
@@ -192,6 +263,71 @@ mod tests {
             .await
             .expect("reader was not woken by close")
             .unwrap();
+    }
+
+    /// A socket that takes at most `room` bytes per write and records what it got.
+    struct FakeSocket {
+        room: std::sync::Mutex<usize>,
+        got: std::sync::Mutex<Vec<u8>>,
+    }
+
+    impl TryWrite for FakeSocket {
+        fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+            let mut room = self.room.lock().unwrap();
+            if *room == 0 {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(*room);
+            *room -= n;
+            self.got.lock().unwrap().extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+    }
+
+    fn fake(room: usize) -> std::sync::Arc<FakeSocket> {
+        std::sync::Arc::new(FakeSocket {
+            room: std::sync::Mutex::new(room),
+            got: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    #[tokio::test]
+    async fn push_now_writes_directly_when_idle_and_queues_the_rest() {
+        let sock = fake(5);
+        let ob = Outbox::with_socket(100, Some(sock.clone()));
+        assert!(ob.push_now(Bytes::from_static(b"abc")));
+        assert_eq!(*sock.got.lock().unwrap(), b"abc");
+        assert_eq!(ob.queued_bytes(), 0);
+        // Only two bytes of room left: the rest waits for the writer, in order.
+        assert!(ob.push_now(Bytes::from_static(b"defg")));
+        assert!(ob.push_now(Bytes::from_static(b"h")));
+        let mut out = Vec::new();
+        ob.next_batch(&mut out).await.unwrap();
+        assert_eq!(
+            out,
+            vec![Bytes::from_static(b"fg"), Bytes::from_static(b"h")]
+        );
+        assert_eq!(*sock.got.lock().unwrap(), b"abcde");
+    }
+
+    #[tokio::test]
+    async fn push_now_queues_while_the_writer_has_frames_in_hand() {
+        let sock = fake(1000);
+        let ob = Outbox::with_socket(100, Some(sock.clone()));
+        assert!(ob.push(Bytes::from_static(b"reply")));
+        let mut out = Vec::new();
+        ob.next_batch(&mut out).await.unwrap();
+        // The writer holds "reply" (not yet written): a notification must not overtake it.
+        assert!(ob.push_now(Bytes::from_static(b"event")));
+        assert!(sock.got.lock().unwrap().is_empty());
+        out.clear();
+        ob.next_batch(&mut out).await.unwrap();
+        assert_eq!(out, vec![Bytes::from_static(b"event")]);
+        // The writer comes back empty-handed: direct writes resume.
+        ob.close();
+        assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Server));
+        assert!(!ob.push_now(Bytes::from_static(b"late")));
+        assert!(sock.got.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
