@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, BytesMut};
 use futures::Stream;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use tokio_stream::wrappers::WatchStream;
 use watchkeeper_proto::{
     Acl, AddWatchMode, AddWatchRequest, ClientInfo, CreateMode, CreateRequest, CreateTtlRequest,
     DeleteRequest, ErrorCode, ExistsRequest, GetAclRequest, GetAllChildrenNumberRequest,
@@ -131,10 +130,20 @@ impl Client {
         *self.inner.shared.state.borrow()
     }
 
-    /// The current state, then every change. A slow consumer sees the latest state rather than
-    /// every intermediate one. Ends after a final state.
+    /// The current state, then every change; ends after a final state. A slow consumer sees
+    /// the latest state rather than every intermediate one.
     pub fn state_changes(&self) -> impl Stream<Item = SessionState> + Send + Unpin + 'static {
-        WatchStream::new(self.inner.shared.state.subscribe())
+        let rx = self.inner.shared.state.subscribe();
+        Box::pin(futures::stream::unfold(
+            (rx, true, false),
+            |(mut rx, first, done)| async move {
+                if done || (!first && rx.changed().await.is_err()) {
+                    return None;
+                }
+                let state = *rx.borrow_and_update();
+                Some((state, (rx, false, state.is_terminal())))
+            },
+        ))
     }
 
     /// The state channel itself, for recipes that wait on it.

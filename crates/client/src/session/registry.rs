@@ -581,6 +581,50 @@ mod tests {
     }
 
     #[test]
+    fn a_lagging_persistent_watch_is_ended_and_removed_from_the_server() {
+        use crate::watch::PERSISTENT_LAG_LIMIT;
+        let mut reg = Registry::default();
+        let chroot = Chroot::default();
+        let mut slow = persistent(&mut reg, 1, "/a", false);
+        let mut fine = persistent(&mut reg, 2, "/b", false);
+        let change = |p: &str| notify(EventType::NodeDataChanged, p);
+        for i in 0..PERSISTENT_LAG_LIMIT as i64 {
+            assert!(reg.dispatch(&change("/a"), i, &chroot).is_empty());
+        }
+        // One more than the limit: the watch ends and its server registration must go.
+        assert_eq!(
+            reg.dispatch(&change("/a"), -7, &chroot),
+            vec![("/a".to_owned(), false)]
+        );
+        assert_eq!(reg.len(), 1);
+        assert!(
+            reg.dispatch(&change("/a"), 0, &chroot).is_empty(),
+            "nobody left to tell"
+        );
+        assert!(slow.lagged());
+        let mut n = 0;
+        let mut last = None;
+        while let Some(e) = ready(&mut Box::pin(slow.next_event())).flatten() {
+            n += 1;
+            last = Some(e);
+        }
+        assert_eq!(n, PERSISTENT_LAG_LIMIT + 1);
+        assert_eq!(
+            last.map(|e| e.event_type),
+            Some(EventType::PersistentWatchRemoved)
+        );
+        // Other watches are untouched.
+        reg.dispatch(&change("/b"), 5, &chroot);
+        assert_eq!(
+            ready(&mut Box::pin(fine.next_event()))
+                .flatten()
+                .map(|e| e.zxid),
+            Some(5)
+        );
+        assert!(!fine.lagged());
+    }
+
+    #[test]
     fn ancestors() {
         assert_eq!(
             ancestors_and_self("/a/b").collect::<Vec<_>>(),

@@ -368,8 +368,10 @@ impl Task {
         };
         self.shared.state.send_replace(state);
         self.registry.session_event(keeper);
-        if let Some(ready) = self.ready.take() {
-            let _ = ready.send(Ok(()));
+        // The first session is reported once the server has accepted the builder's
+        // credentials, so that `connect` fails with AuthFailed rather than succeeding first.
+        if online.auth_waiters.is_empty() {
+            self.report_ready();
         }
         while let Some(w) = self.waiting.pop_front() {
             match w {
@@ -716,13 +718,28 @@ impl Task {
                     let _ = reply.send(Err(Error::from_wire(err)));
                 }
             }
-            Some(AuthWaiter::Replay) if err != 0 => {
-                tracing::warn!(err, "re-sent credentials were not accepted");
+            Some(AuthWaiter::Replay) => {
+                if err != 0 {
+                    tracing::warn!(err, "re-sent credentials were not accepted");
+                }
+                if !online
+                    .auth_waiters
+                    .iter()
+                    .any(|w| matches!(w, AuthWaiter::Replay))
+                {
+                    self.report_ready();
+                }
             }
-            Some(AuthWaiter::Replay) => {}
             None => tracing::warn!(err, "auth reply with no auth outstanding"),
         }
         Flow::Continue
+    }
+
+    /// Tells `connect` that the first session is up (once; later calls do nothing).
+    fn report_ready(&mut self) {
+        if let Some(ready) = self.ready.take() {
+            let _ = ready.send(Ok(()));
+        }
     }
 
     // ---- the end ----------------------------------------------------------------------------
