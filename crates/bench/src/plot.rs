@@ -158,16 +158,16 @@ fn memory_series(reports: &[Report]) -> Vec<Series> {
             return None;
         };
         let m = r.memory.as_ref()?;
-        let label = format!("{server} ({}, {})", args.kind, m.source);
+        let label = format!("{server} ({}, {})", args.kind, m.source.short());
         let x = (args.sessions * args.watches_per_session) as f64;
         Some((label, x, m.delta_bytes as f64 / (1024.0 * 1024.0)))
     })
 }
 
-const WIDTH: f64 = 860.0;
+const WIDTH: f64 = 900.0;
 const HEIGHT: f64 = 480.0;
 const LEFT: f64 = 80.0;
-const RIGHT: f64 = 300.0;
+const RIGHT: f64 = 330.0;
 const TOP: f64 = 50.0;
 const BOTTOM: f64 = 60.0;
 const COLORS: [&str; 8] = [
@@ -428,6 +428,7 @@ mod tests {
                     median_last_ms: Some(last_ms[s]),
                     median_p50_ms: None,
                     median_p99_ms: None,
+                    median_spread_ms: None,
                     delivery: LatencySummary::default(),
                     write: LatencySummary::default(),
                     expected_events: 0,

@@ -287,13 +287,14 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
         WorkloadResult::Fanout(r) => {
             let _ = writeln!(
                 out,
-                "  {} watchers ({}), {} rounds: time to last watcher {} ms, per-watcher p50 {} ms, p99 {} ms (medians of rounds)",
+                "  {} watchers ({}), {} rounds: time to last watcher {} ms, per-watcher p50 {} ms, p99 {} ms, first to last {} ms (medians of rounds)",
                 r.watchers,
                 r.mode,
                 r.rounds.len(),
                 fmt_opt(r.median_last_ms),
                 fmt_opt(r.median_p50_ms),
-                fmt_opt(r.median_p99_ms)
+                fmt_opt(r.median_p99_ms),
+                fmt_opt(r.median_spread_ms)
             );
             let _ = writeln!(
                 out,

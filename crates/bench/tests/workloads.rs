@@ -160,6 +160,11 @@ async fn fanout_every_mode_delivers_each_event_once() {
         let last = r.median_last_ms.expect("every round complete");
         let p50 = r.median_p50_ms.expect("p50");
         assert!(p50 <= last + 1e-9, "{mode}: p50 {p50} > last {last}");
+        let spread = r.median_spread_ms.expect("spread");
+        assert!(
+            spread <= last + 1e-9,
+            "{mode}: spread {spread} > last {last}"
+        );
         assert_eq!(r.delivery.count, 20);
         assert_eq!(r.write.count, 4);
     }

@@ -37,6 +37,10 @@ pub struct FanoutRound {
     /// Per-watcher delivery latency percentiles over the watchers that heard.
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// From the first watcher hearing to the last: the fan-out alone, without the write's
+    /// commit latency that every delivery includes.
+    #[serde(default)]
+    pub spread_ms: Option<f64>,
     /// The writer's setData latency.
     pub write_ms: f64,
 }
@@ -51,6 +55,8 @@ pub struct FanoutResult {
     pub median_last_ms: Option<f64>,
     pub median_p50_ms: Option<f64>,
     pub median_p99_ms: Option<f64>,
+    #[serde(default)]
+    pub median_spread_ms: Option<f64>,
     /// Every delivery of every round.
     pub delivery: LatencySummary,
     /// The writer's setData latency over rounds.
@@ -233,6 +239,10 @@ async fn coordinate(
             last_ms: (lat.len() == n).then(|| lat.last().map_or(0.0, |d| to_ms(*d))),
             p50_ms: quantile_sorted(&lat, 0.5).map(to_ms),
             p99_ms: quantile_sorted(&lat, 0.99).map(to_ms),
+            spread_ms: match (lat.first(), lat.last()) {
+                (Some(a), Some(b)) if lat.len() == n => Some(to_ms(b.saturating_sub(*a))),
+                _ => None,
+            },
             write_ms: to_ms(reply.latency()),
         });
         bar.inc(1);
@@ -264,6 +274,7 @@ async fn coordinate(
         median_last_ms: median(&col(|r| r.last_ms)),
         median_p50_ms: median(&col(|r| r.p50_ms)),
         median_p99_ms: median(&col(|r| r.p99_ms)),
+        median_spread_ms: median(&col(|r| r.spread_ms)),
         rounds,
         delivery: delivery.summary(),
         write: write_hist.summary(),

@@ -101,6 +101,7 @@ impl WorkloadResult {
                 metric("time to last watcher", "ms", r.median_last_ms, Lower),
                 metric("delivery p50", "ms", r.median_p50_ms, Lower),
                 metric("delivery p99", "ms", r.median_p99_ms, Lower),
+                metric("first to last watcher", "ms", r.median_spread_ms, Lower),
                 metric(
                     "lost + extra events",
                     "events",

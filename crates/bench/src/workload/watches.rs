@@ -48,6 +48,16 @@ impl fmt::Display for MemorySource {
     }
 }
 
+impl MemorySource {
+    /// A few words for chart legends.
+    pub fn short(self) -> &'static str {
+        match self {
+            MemorySource::VmRss => "VmRSS",
+            MemorySource::MntrWatchIndexBytes => "watch index",
+        }
+    }
+}
+
 /// The server's memory before and after registering.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryGrowth {
@@ -83,6 +93,7 @@ pub struct WatchesResult {
     pub server_watch_count_delta: Option<i64>,
     /// Growth of Watchkeeper's `mntr` `zk_watch_index_bytes` per watch, whatever `memory`'s
     /// source: on a warm server VmRSS may not move while the index still grows.
+    #[serde(default)]
     pub index_bytes_per_watch: Option<f64>,
     /// Notifications received while registering (none are expected).
     pub events: u64,
