@@ -671,3 +671,48 @@ fn check(reply: &Reply) -> Result<()> {
 pub(crate) fn unexpected(_: &Response) -> Error {
     Error::Protocol("the reply's body does not answer the request".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send<T: Send>(_: T) {}
+
+    /// Every public future can be spawned on a multi-threaded runtime (checked at compile time;
+    /// never run).
+    #[allow(dead_code, unused_must_use)]
+    fn every_future_is_send(c: Client, opts: CreateOptions) {
+        send(Client::connect(""));
+        send(Client::builder("").connect());
+        send(c.create("/", b"", &opts));
+        send(c.delete("/", None));
+        send(c.exists("/"));
+        send(c.exists_watch("/"));
+        send(c.get_data("/"));
+        send(c.get_data_watch("/"));
+        send(c.set_data("/", b"", None));
+        send(c.get_children("/"));
+        send(c.get_children_watch("/"));
+        send(c.get_acl("/"));
+        send(c.set_acl("/", &[], None));
+        send(c.get_all_children_number("/"));
+        send(c.get_ephemerals("/"));
+        send(c.sync("/"));
+        send(c.add_auth("", b""));
+        send(c.who_am_i());
+        send(c.add_watch("/", AddWatchMode::Persistent));
+        send(c.multi().check("/", None).commit());
+        send(c.multi_read().get_data("/").commit());
+        send(c.ensure_path("/"));
+        send(c.delete_recursive("/"));
+        send(c.clone().close());
+    }
+
+    #[test]
+    fn clients_and_watches_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Client>();
+        send_sync::<Error>();
+        send::<OneshotWatch>(OneshotWatch::channel().1);
+    }
+}

@@ -55,3 +55,39 @@ pub use queue::Queue;
 pub use rwlock::RwLock;
 pub use semaphore::{Permit, Semaphore};
 pub use tree_cache::{TreeCache, TreeCacheOptions};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Client;
+
+    fn send<T: Send>(_: T) {}
+
+    /// Every recipe future can be spawned on a multi-threaded runtime (compile-time check).
+    #[allow(dead_code, unused_must_use)]
+    async fn every_future_is_send(c: Client) {
+        send(Mutex::new(&c, "/m").lock());
+        send(RwLock::new(&c, "/m").read());
+        send(Semaphore::new(&c, "/s", 1).acquire());
+        send(LeaderLatch::start(&c, "/l", "a"));
+        if let Ok(latch) = LeaderLatch::start(&c, "/l", "a").await {
+            send(latch.wait_leader());
+            send(latch.participants());
+            send(latch.close());
+        }
+        send(LeaderElection::new(&c, "/e", "a").lead(|_| async {}));
+        send(NodeCache::start(&c, "/n"));
+        send(ChildrenCache::start(&c, "/n"));
+        send(TreeCache::start(&c, "/n"));
+        send(Barrier::new(&c, "/b").wait());
+        send(DoubleBarrier::new(&c, "/d", "a", 2).enter());
+        send(DoubleBarrier::new(&c, "/d", "a", 2).leave());
+        send(Queue::new(&c, "/q").take());
+        send(AtomicCounter::new(&c, "/c").increment());
+        send(
+            ServiceRegistry::new(&c, "/s").register(&ServiceInstance::new("a", "b", "c", None, ())),
+        );
+        send(ServiceDiscovery::<()>::new(&c, "/s").watch("a"));
+        send(ConfigWatcher::<u32>::start(&c, "/cfg"));
+    }
+}

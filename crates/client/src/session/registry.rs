@@ -217,7 +217,8 @@ impl Registry {
         removals
     }
 
-    /// A connection state change every persistent watch hears about. Terminal states also
+    /// A connection state change every persistent watch hears about; called between
+    /// connections (before [`Registry::set_watches`] on a new one). Terminal states also
     /// resolve every one-shot watch and end every persistent one.
     pub(crate) fn session_event(&mut self, state: KeeperState) {
         let event = WatchedEvent::session(state);
@@ -225,10 +226,13 @@ impl Registry {
             state,
             KeeperState::Expired | KeeperState::Closed | KeeperState::AuthFailed
         );
-        for list in self.persistent.values().chain(self.recursive.values()) {
-            for (_, sink) in list {
-                sink.send(event.clone());
-            }
+        for table in [&mut self.persistent, &mut self.recursive] {
+            // A consumer too far behind is ended here too. No removeWatches is needed: this
+            // runs between connections, before the watches are re-sent.
+            table.retain(|_, list| {
+                list.retain(|(_, sink)| sink.send(event.clone()) != Delivery::Lagged);
+                !list.is_empty()
+            });
         }
         if terminal {
             for (_, list) in self
@@ -282,6 +286,20 @@ impl Registry {
             batches.push(batch.into_request(relative_zxid));
         }
         batches
+    }
+
+    /// True if any watch of this session, of any kind, is on `path` or being added there.
+    pub(crate) fn watches_path(&self, path: &str) -> bool {
+        let live = |t: &HashMap<String, Vec<OneshotSender>>| {
+            t.get(path)
+                .is_some_and(|l| l.iter().any(|s| !s.is_closed()))
+        };
+        live(&self.data)
+            || live(&self.exist)
+            || live(&self.child)
+            || self.persistent.get(path).is_some_and(|l| !l.is_empty())
+            || self.recursive.get(path).is_some_and(|l| !l.is_empty())
+            || self.pending_adds.keys().any(|(p, _)| p == path)
     }
 
     /// How many one-shot and persistent registrations are held (for tests and diagnostics).

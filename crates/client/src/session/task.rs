@@ -64,8 +64,12 @@ enum Waiting {
 /// What an outstanding xid is for.
 enum PendingKind {
     User(Box<Outgoing>),
-    /// setWatches or removeWatches: the reply only needs checking.
+    /// setWatches: the reply only needs checking.
     Internal(&'static str),
+    /// removeWatches of a persistent watch on this path.
+    RemovePersistent(String),
+    /// removeWatches of type Any, for servers before ZooKeeper 3.9.
+    RemoveAny,
     Close,
 }
 
@@ -122,6 +126,8 @@ pub(crate) struct Task {
     next_xid: i32,
     host_cursor: usize,
     closing: Option<Closing>,
+    /// The server rejected removeWatches of the persistent types (ZooKeeper before 3.9).
+    remove_with_any: bool,
 }
 
 impl Task {
@@ -149,6 +155,7 @@ impl Task {
             next_xid: 1,
             host_cursor: 0,
             closing: None,
+            remove_with_any: false,
         }
     }
 
@@ -351,13 +358,6 @@ impl Task {
             last_recv: now,
         };
 
-        // Auth first, so every later request (setWatches included) runs with it.
-        for (scheme, auth) in self.auths.clone() {
-            self.send_auth(&mut online, scheme, auth, AuthWaiter::Replay);
-        }
-        for request in self.registry.set_watches(self.last_zxid) {
-            self.send_internal(&mut online, &request, "setWatches");
-        }
         let (state, keeper) = if read_only {
             (
                 SessionState::ConnectedReadOnly,
@@ -367,7 +367,15 @@ impl Task {
             (SessionState::Connected, KeeperState::SyncConnected)
         };
         self.shared.state.send_replace(state);
+        // Before the watches are re-sent, so that a watch this ends is not re-sent.
         self.registry.session_event(keeper);
+        // Auth first, so every later request (setWatches included) runs with it.
+        for (scheme, auth) in self.auths.clone() {
+            self.send_auth(&mut online, scheme, auth, AuthWaiter::Replay);
+        }
+        for request in self.registry.set_watches(self.last_zxid) {
+            self.send_internal(&mut online, &request, "setWatches");
+        }
         // The first session is reported once the server has accepted the builder's
         // credentials, so that `connect` fails with AuthFailed rather than succeeding first.
         if online.auth_waiters.is_empty() {
@@ -589,28 +597,49 @@ impl Task {
     }
 
     fn send_internal(&mut self, online: &mut Online, request: &Request, what: &'static str) {
+        self.send_pending(online, request, PendingKind::Internal(what));
+    }
+
+    fn send_pending(&mut self, online: &mut Online, request: &Request, kind: PendingKind) {
         let xid = self.next_xid();
         online.send(request_frame(
             &RequestHeader::new(xid, request.op_code()),
             request,
         ));
-        online.pending.push_back(Pending {
-            xid,
-            kind: PendingKind::Internal(what),
-        });
+        online.pending.push_back(Pending { xid, kind });
     }
 
+    /// Removes a persistent watch from the server. ZooKeeper before 3.9 knows no watcher type
+    /// for persistent watches; there, once that is known, type Any is used instead, and only
+    /// when this session watches nothing else on the path (Any would remove that too).
     fn send_remove_watches(&mut self, online: &mut Online, (path, recursive): Removal) {
+        if self.remove_with_any {
+            self.send_remove_any(online, path);
+            return;
+        }
         let watcher_type = if recursive {
             WatcherType::PersistentRecursive
         } else {
             WatcherType::Persistent
         };
         let request = Request::RemoveWatches(WatchesRequest {
-            path,
+            path: path.clone(),
             watcher_type: watcher_type.as_i32(),
         });
-        self.send_internal(online, &request, "removeWatches");
+        self.send_pending(online, &request, PendingKind::RemovePersistent(path));
+    }
+
+    fn send_remove_any(&mut self, online: &mut Online, path: String) {
+        if self.registry.watches_path(&path) {
+            // Left on the server: its events are ignored here, and it is not re-sent after
+            // a reconnect.
+            return;
+        }
+        let request = Request::RemoveWatches(WatchesRequest {
+            path,
+            watcher_type: WatcherType::Any.as_i32(),
+        });
+        self.send_pending(online, &request, PendingKind::RemoveAny);
     }
 
     fn send_auth(
@@ -679,11 +708,22 @@ impl Task {
                         }));
                     }
                     PendingKind::Internal(what) => {
-                        let benign = header.err == 0 || header.err == ErrorCode::NoWatcher.as_i32();
-                        if !benign {
+                        if header.err != 0 {
                             tracing::warn!(what, err = header.err, "internal request failed");
                         }
                     }
+                    PendingKind::RemovePersistent(path) => {
+                        let benign = header.err == 0 || header.err == ErrorCode::NoWatcher.as_i32();
+                        if !benign {
+                            tracing::debug!(
+                                err = header.err,
+                                "the server knows no persistent watcher type; removing with Any"
+                            );
+                            self.remove_with_any = true;
+                            self.send_remove_any(online, path);
+                        }
+                    }
+                    PendingKind::RemoveAny => {}
                     PendingKind::Close => {
                         self.terminal(SessionState::Closed);
                         return Ok(Flow::Stop);

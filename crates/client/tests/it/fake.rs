@@ -312,3 +312,89 @@ async fn an_oversized_frame_from_the_server_drops_the_connection() {
     assert_eq!(within(10, read).await.unwrap().unwrap().0, b"small");
     drop(c);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persistent_watches_are_removed_with_any_on_servers_without_persistent_types() {
+    use watchkeeper_client::AddWatchMode;
+    use watchkeeper_proto::{ErrorResponse, WatcherType};
+
+    let fake = Fake::start().await;
+    let addr = fake.connect_string();
+    let connecting = tokio::spawn(async move { Client::connect(&addr).await });
+    let (mut conn, _) = fake.accept(session(false)).await;
+    let c = within(10, connecting).await.unwrap().unwrap();
+
+    let adder = c.clone();
+    let adding = tokio::spawn(async move { adder.add_watch("/p", AddWatchMode::Persistent).await });
+    let (h, body) = conn.request().await.unwrap();
+    assert!(matches!(body, Request::AddWatch(ref a) if a.path == "/p" && a.mode == 0));
+    conn.reply(h.xid, 2, &Response::AddWatch(ErrorResponse { err: 0 }))
+        .await;
+    let watch = within(10, adding).await.unwrap().unwrap();
+    drop(watch);
+    let (h, body) = conn.request().await.unwrap();
+    let Request::RemoveWatches(r) = body else {
+        panic!("expected removeWatches, got {body:?}");
+    };
+    assert_eq!(
+        (r.path.as_str(), r.watcher_type),
+        ("/p", WatcherType::Persistent.as_i32())
+    );
+    // ZooKeeper 3.8 does not know watcher type 4.
+    conn.send(header_only_frame(&ReplyHeader {
+        xid: h.xid,
+        zxid: 2,
+        err: -5,
+    }))
+    .await;
+    let (h, body) = conn.request().await.unwrap();
+    let Request::RemoveWatches(r) = body else {
+        panic!("expected removeWatches, got {body:?}");
+    };
+    assert_eq!(
+        (r.path.as_str(), r.watcher_type),
+        ("/p", WatcherType::Any.as_i32())
+    );
+    conn.send(header_only_frame(&ReplyHeader {
+        xid: h.xid,
+        zxid: 2,
+        err: 0,
+    }))
+    .await;
+
+    // With a one-shot watch on the same path, Any would take that too: nothing is sent.
+    let adder = c.clone();
+    let adding = tokio::spawn(async move {
+        let w = adder.add_watch("/q", AddWatchMode::Persistent).await;
+        let e = adder.exists_watch("/q").await;
+        (w, e)
+    });
+    let (h, _) = conn.request().await.unwrap();
+    conn.reply(h.xid, 2, &Response::AddWatch(ErrorResponse { err: 0 }))
+        .await;
+    let (h, body) = conn.request().await.unwrap();
+    assert!(matches!(body, Request::Exists(_)));
+    conn.send(header_only_frame(&ReplyHeader {
+        xid: h.xid,
+        zxid: 2,
+        err: -101,
+    }))
+    .await;
+    let (watch, exists) = within(10, adding).await.unwrap();
+    let (_, _oneshot) = exists.unwrap();
+    drop(watch.unwrap());
+    let syncer = c.clone();
+    let syncing = tokio::spawn(async move { syncer.sync("/").await });
+    let (h, body) = conn.request().await.unwrap();
+    assert!(
+        matches!(body, Request::Sync(_)),
+        "no removeWatches: {body:?}"
+    );
+    conn.reply(
+        h.xid,
+        2,
+        &Response::Sync(watchkeeper_proto::SyncResponse { path: "/".into() }),
+    )
+    .await;
+    within(10, syncing).await.unwrap().unwrap();
+}

@@ -67,17 +67,16 @@ async fn oneshot_watches_fire_once_with_the_changes_zxid() {
         // A read that fails leaves no watch; exists on a missing node does.
         assert!(c.get_data_watch("/nope").await.is_err());
         let (_, _later) = c.exists_watch("/maybe").await.unwrap();
-        if env.is_local() {
-            let paths = fourlw::watched_paths(env.upstream(), c.session_id()).await;
-            assert!(
-                paths.contains(&format!("{}/maybe", env.root())),
-                "{paths:?}"
-            );
-            assert!(
-                !paths.contains(&format!("{}/nope", env.root())),
-                "{paths:?}"
-            );
-        }
+        // The server's view (wchc, which needs the four-letter word allowed).
+        let paths = fourlw::watched_paths(env.upstream(), c.session_id()).await;
+        assert!(
+            paths.contains(&format!("{}/maybe", env.root())),
+            "{paths:?}"
+        );
+        assert!(
+            !paths.contains(&format!("{}/nope", env.root())),
+            "{paths:?}"
+        );
         c.close().await.unwrap();
         writer.close().await.unwrap();
     })
@@ -145,7 +144,7 @@ async fn persistent_and_recursive_watches() {
 
         // Dropping the stream removes the watch on the server too.
         let server_path = format!("{}/p", env.root());
-        if env.is_local() || std::env::var("WATCHKEEPER_TEST_4LW").is_ok() {
+        {
             let id = c.session_id();
             assert!(
                 fourlw::watched_paths(env.upstream(), id)
