@@ -42,7 +42,7 @@ mod sequence;
 mod tree_cache;
 
 pub use barrier::Barrier;
-pub use children_cache::ChildrenCache;
+pub use children_cache::{Children, ChildrenCache};
 pub use config::ConfigWatcher;
 pub use counter::AtomicCounter;
 pub use discovery::{ServiceDiscovery, ServiceInstance, ServiceRegistry, ServiceWatch};
@@ -54,7 +54,7 @@ pub use node_cache::{NodeCache, NodeData};
 pub use queue::Queue;
 pub use rwlock::RwLock;
 pub use semaphore::{Permit, Semaphore};
-pub use tree_cache::{TreeCache, TreeCacheOptions};
+pub use tree_cache::{Tree, TreeCache, TreeCacheOptions};
 
 #[cfg(test)]
 mod tests {
