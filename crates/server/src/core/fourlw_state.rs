@@ -73,34 +73,16 @@ impl Core {
                     total
                 )
             }
-            "wchc" => {
-                let mut by_session = self.watches.by_session_of(ZK_DATA_TABLE);
-                by_session.sort();
-                let mut out = String::new();
-                for (session, mut paths) in by_session {
-                    paths.sort();
-                    let _ = writeln!(out, "0x{session:x}");
-                    for p in paths {
-                        let _ = writeln!(out, "\t{p}");
-                    }
-                }
-                out.push('\n');
-                out
-            }
-            "wchp" => {
-                let mut by_path = self.watches.by_path_of(ZK_DATA_TABLE);
-                by_path.sort();
-                let mut out = String::new();
-                for (path, mut sessions) in by_path {
-                    sessions.sort();
-                    let _ = writeln!(out, "{path}");
-                    for s in sessions {
-                        let _ = writeln!(out, "\t0x{s:x}");
-                    }
-                }
-                out.push('\n');
-                out
-            }
+            "wchc" => grouped(
+                self.watches.by_session_of(ZK_DATA_TABLE),
+                |session| format!("0x{session:x}"),
+                |path| path.clone(),
+            ),
+            "wchp" => grouped(
+                self.watches.by_path_of(ZK_DATA_TABLE),
+                |path| path.clone(),
+                |session| format!("0x{session:x}"),
+            ),
             "dump" => self.dump(),
             "mntr" => self.mntr(),
             "hash" => String::new(),
@@ -282,6 +264,26 @@ impl Core {
         }
         out
     }
+}
+
+/// wchc/wchp layout: each group's head on a line, its items indented by a tab, sorted, and a
+/// blank line at the end.
+fn grouped<K: Ord, V: Ord>(
+    mut groups: Vec<(K, Vec<V>)>,
+    head: impl Fn(&K) -> String,
+    item: impl Fn(&V) -> String,
+) -> String {
+    groups.sort();
+    let mut out = String::new();
+    for (key, mut items) in groups {
+        items.sort();
+        let _ = writeln!(out, "{}", head(&key));
+        for i in &items {
+            let _ = writeln!(out, "\t{}", item(i));
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// Java prints doubles with at least one decimal ("0.0", "1.5").
