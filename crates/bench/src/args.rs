@@ -414,6 +414,30 @@ fn check_duration(name: &str, d: Duration) -> Result<(), BenchError> {
     })
 }
 
+/// Bounds shared by the watch-holding workloads (`watches`, `reconnect`): each count alone.
+fn check_watch_counts(sessions: usize, watches_per_session: usize) -> Result<(), BenchError> {
+    use limits::*;
+    check_range("sessions", sessions, 1, MAX_SESSIONS)?;
+    check_range("watches", watches_per_session, 1, MAX_KEYS)
+}
+
+/// Bounds shared by the watch-holding workloads: the watches of all sessions together,
+/// and a timeout that can elapse.
+fn check_watch_total(
+    sessions: usize,
+    watches_per_session: usize,
+    timeout: Duration,
+) -> Result<(), BenchError> {
+    use limits::MAX_TOTAL_WATCHES;
+    let total = sessions as u64 * watches_per_session as u64;
+    check(total <= MAX_TOTAL_WATCHES, || {
+        format!("{total} watches in all exceeds {MAX_TOTAL_WATCHES}")
+    })?;
+    check(timeout > Duration::ZERO, || {
+        "timeout must be positive".into()
+    })
+}
+
 impl BenchArgs {
     /// Checks every bound; called by [`crate::run`] before anything connects.
     pub fn validate(&self) -> Result<(), BenchError> {
@@ -477,16 +501,9 @@ impl FanoutArgs {
 impl WatchesArgs {
     fn validate(&self) -> Result<(), BenchError> {
         use limits::*;
-        check_range("sessions", self.sessions, 1, MAX_SESSIONS)?;
-        check_range("watches", self.watches_per_session, 1, MAX_KEYS)?;
+        check_watch_counts(self.sessions, self.watches_per_session)?;
         check_range("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
-        let total = self.sessions as u64 * self.watches_per_session as u64;
-        check(total <= MAX_TOTAL_WATCHES, || {
-            format!("{total} watches in all exceeds {MAX_TOTAL_WATCHES}")
-        })?;
-        check(self.timeout > Duration::ZERO, || {
-            "timeout must be positive".into()
-        })?;
+        check_watch_total(self.sessions, self.watches_per_session, self.timeout)?;
         check_duration("settle", self.settle)?;
         check_duration("timeout", self.timeout)
     }
@@ -495,19 +512,12 @@ impl WatchesArgs {
 impl ReconnectArgs {
     fn validate(&self) -> Result<(), BenchError> {
         use limits::*;
-        check_range("sessions", self.sessions, 1, MAX_SESSIONS)?;
-        check_range("watches", self.watches_per_session, 1, MAX_KEYS)?;
+        check_watch_counts(self.sessions, self.watches_per_session)?;
         check_range("changed", self.changed, 0, self.watches_per_session)?;
         check_range("name length", self.name_len, 0, 4096)?;
         check_range("batch bytes", self.batch_bytes, 1, MAX_BATCH_BYTES)?;
         check_range("in-flight", self.in_flight, 1, MAX_IN_FLIGHT)?;
-        let total = self.sessions as u64 * self.watches_per_session as u64;
-        check(total <= MAX_TOTAL_WATCHES, || {
-            format!("{total} watches in all exceeds {MAX_TOTAL_WATCHES}")
-        })?;
-        check(self.timeout > Duration::ZERO, || {
-            "timeout must be positive".into()
-        })?;
+        check_watch_total(self.sessions, self.watches_per_session, self.timeout)?;
         check_duration("outage", self.outage)?;
         check_duration("quiet", self.quiet)?;
         check_duration("timeout", self.timeout)
