@@ -69,23 +69,16 @@ pub async fn delete_all<S: Store>(store: &S, path: &str) -> Result<Reply, CmdErr
     }
     let mut count = 0;
     for level in by_depth.into_iter().rev() {
-        let results: Vec<(String, Result<(), StoreError>)> = stream::iter(level)
-            .map(|p| async move {
+        pipeline(
+            level,
+            |p| async move {
                 let r = store.delete(&p, None).await;
                 (p, r)
-            })
-            .buffered(WALK_CONCURRENCY)
-            .collect()
-            .await;
-        let (done, failure) = tally(results);
-        count += done;
-        if let Some(source) = failure {
-            return Err(CmdError::Partial {
-                done: count,
-                what: "deleting",
-                source: Box::new(source),
-            });
-        }
+            },
+            &mut count,
+            "deleting",
+        )
+        .await?;
     }
     Ok(Reply::Deleted {
         path: path.to_string(),
@@ -115,25 +108,48 @@ pub async fn set_acl<S: Store>(
             .skip(1)
             .map(|(p, _)| p)
             .collect();
-        let results: Vec<(String, Result<_, StoreError>)> = stream::iter(below)
-            .map(|p| async move {
+        pipeline(
+            below,
+            |p| async move {
                 let r = store.set_acl(&p, acl, version).await;
                 (p, r)
-            })
-            .buffered(WALK_CONCURRENCY)
-            .collect()
-            .await;
-        let (done, failure) = tally(results);
-        count += done;
-        if let Some(source) = failure {
-            return Err(CmdError::Partial {
-                done: count,
-                what: "changing",
-                source: Box::new(source),
-            });
-        }
+            },
+            &mut count,
+            "changing",
+        )
+        .await?;
     }
     Ok(Reply::AclSet { stat, count })
+}
+
+/// Runs `op` on every path of one level, [`WALK_CONCURRENCY`] at a time, adds the
+/// successes to `count`, and stops with [`CmdError::Partial`] (saying what was `what`-ing)
+/// at the first real failure, so a partial recursive change always reports how far it got.
+async fn pipeline<T, F, Fut>(
+    paths: Vec<String>,
+    op: F,
+    count: &mut usize,
+    what: &'static str,
+) -> Result<(), CmdError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = (String, Result<T, StoreError>)>,
+{
+    let results: Vec<(String, Result<T, StoreError>)> = stream::iter(paths)
+        .map(op)
+        .buffered(WALK_CONCURRENCY)
+        .collect()
+        .await;
+    let (done, failure) = tally(results);
+    *count += done;
+    match failure {
+        Some(source) => Err(CmdError::Partial {
+            done: *count,
+            what,
+            source: Box::new(source),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Counts the successes of one pipelined level and keeps its first real failure; a node
