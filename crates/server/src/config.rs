@@ -14,9 +14,10 @@ use std::time::Duration;
 pub struct Config {
     /// Address and port clients connect to. Port 0 picks a free port (tests).
     pub client_addr: SocketAddr,
-    /// Snapshots live here.
+    /// The write-ahead log and the snapshots live here, unless `data_log_dir` is set.
     pub data_dir: PathBuf,
-    /// The write-ahead log lives here (ZooKeeper's `dataLogDir`); defaults to `data_dir`.
+    /// ZooKeeper's `dataLogDir`: when set, the write-ahead log and the snapshots beside it (one
+    /// directory, so recovery finds both) live here instead of in `data_dir`.
     pub data_log_dir: Option<PathBuf>,
     /// The basic time unit; session timeouts are negotiated in multiples of it.
     pub tick_time: Duration,
