@@ -226,6 +226,17 @@ fn memory_growth(
     (Some(growth), note)
 }
 
+/// Waits until `until` while every connection answers the server and pings when due; whatever
+/// arrives meanwhile (ping replies) is dropped.
+async fn keep_alive(conns: &mut [Connection], until: Instant) -> Result<(), BenchError> {
+    let results = futures::future::join_all(conns.iter_mut().map(|c| async move {
+        while c.recv_until(until).await?.is_some() {}
+        Ok::<(), BenchError>(())
+    }))
+    .await;
+    results.into_iter().collect()
+}
+
 pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchError> {
     let addr = ctx.target.addr;
     let nodes = nodes_needed(ctx.root, a);
@@ -239,9 +250,11 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         super::setup_deadline(nodes.len()),
     )
     .await?;
-    let conns = connect_many(addr, a.sessions, &ctx.opts).await?;
+    let mut conns = connect_many(addr, a.sessions, &ctx.opts).await?;
     let probe_timeout = ctx.opts.connect_timeout;
-    tokio::time::sleep(a.settle).await;
+    // Idle sessions must keep pinging, or a settle longer than the session timeout expires them.
+    keep_alive(&mut conns, Instant::now() + a.settle).await?;
+    keep_alive(std::slice::from_mut(&mut setup), Instant::now()).await?;
     let before = sample(ctx.target, probe_timeout).await;
 
     let total = a.sessions as u64 * a.watches_per_session as u64;
@@ -291,7 +304,8 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         conns.push(o.conn);
     }
     let after = if first_err.is_none() {
-        tokio::time::sleep(a.settle).await;
+        keep_alive(&mut conns, Instant::now() + a.settle).await?;
+        keep_alive(std::slice::from_mut(&mut setup), Instant::now()).await?;
         Some(sample(ctx.target, probe_timeout).await)
     } else {
         None
