@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +20,7 @@ use watchkeeper_proto::{ConnectRequest, JuteReader, OpCode, Record, RequestHeade
 
 use crate::core::{ConnId, CoreMsg, Incoming};
 use crate::fourlw;
+use crate::frame_reader::{FrameError, FrameReader};
 use crate::outbox::{CloseReason, Outbox, TryWrite};
 
 /// What a connection task needs from the server.
@@ -34,12 +35,8 @@ pub(crate) struct ConnContext {
 /// Why reading stopped; only for the log line.
 #[derive(Debug, thiserror::Error)]
 enum ReadStop {
-    #[error("client closed the connection")]
-    Eof,
-    #[error("i/o error: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("frame length {0} is outside 0..=jute.maxbuffer ({1})")]
-    BadLength(i32, usize),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
     #[error("malformed {what}: {err}")]
     Malformed {
         what: &'static str,
@@ -55,9 +52,9 @@ enum ReadStop {
 pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, ctx: ConnContext) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
+    let mut rd = FrameReader::new(rd, ctx.max_buffer);
 
-    let first = match tokio::time::timeout(ctx.handshake_timeout, read_len_prefix(&mut rd)).await {
+    let first = match tokio::time::timeout(ctx.handshake_timeout, rd.peek_prefix()).await {
         Ok(Ok(v)) => v,
         _ => return,
     };
@@ -70,9 +67,9 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, ctx
     let socket: Arc<dyn TryWrite> = wr.clone();
     let outbox = Arc::new(Outbox::with_socket(ctx.max_outbound_bytes, Some(socket)));
     let writer = tokio::spawn(write_loop(wr, outbox.clone(), peer));
-    let stop = read_loop(&mut rd, first, conn, peer, &ctx, &outbox).await;
+    let stop = read_loop(&mut rd, conn, peer, &ctx, &outbox).await;
     match &stop {
-        ReadStop::Eof | ReadStop::ServerClosed => {
+        ReadStop::Frame(FrameError::Eof) | ReadStop::ServerClosed => {
             tracing::debug!(%peer, conn, "connection closed: {stop}")
         }
         _ => tracing::info!(%peer, conn, "closing connection: {stop}"),
@@ -83,42 +80,15 @@ pub(crate) async fn serve(stream: TcpStream, peer: SocketAddr, conn: ConnId, ctx
     let _ = writer.await;
 }
 
-async fn read_len_prefix(rd: &mut BufReader<OwnedReadHalf>) -> std::io::Result<i32> {
-    rd.read_i32().await
-}
-
-async fn read_frame(
-    rd: &mut BufReader<OwnedReadHalf>,
-    len: i32,
-    max: usize,
-) -> Result<Bytes, ReadStop> {
-    if len < 0 || len as usize > max {
-        return Err(ReadStop::BadLength(len, max));
-    }
-    let len = len as usize;
-    // Memory grows with the bytes that actually arrive, not with the length the client
-    // claims: a client that announces 1 MiB and sends nothing costs a small buffer.
-    let mut buf = Vec::with_capacity(len.min(INITIAL_FRAME_CAPACITY));
-    let n = (&mut *rd).take(len as u64).read_to_end(&mut buf).await?;
-    if n < len {
-        return Err(ReadStop::Io(std::io::ErrorKind::UnexpectedEof.into()));
-    }
-    Ok(Bytes::from(buf))
-}
-
-/// What a frame buffer starts at; it grows as the frame's bytes arrive.
-const INITIAL_FRAME_CAPACITY: usize = 16 * 1024;
-
 async fn read_loop(
-    rd: &mut BufReader<OwnedReadHalf>,
-    first_len: i32,
+    rd: &mut FrameReader<OwnedReadHalf>,
     conn: ConnId,
     peer: SocketAddr,
     ctx: &ConnContext,
     outbox: &Arc<Outbox>,
 ) -> ReadStop {
     let handshake = async {
-        let frame = read_frame(rd, first_len, ctx.max_buffer).await?;
+        let frame = rd.next_frame().await?;
         // The trailing readOnly byte is optional; anything else left over is tolerated as old
         // clients do not send it and some send extra padding.
         let mut r = JuteReader::new(&frame);
@@ -143,17 +113,13 @@ async fn read_loop(
     }
 
     loop {
-        let len = tokio::select! {
-            r = rd.read_i32() => match r {
-                Ok(len) => len,
-                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return ReadStop::Eof,
-                Err(e) => return ReadStop::Io(e),
+        // Cancellation-safe: a frame partly read stays in the reader's buffer.
+        let frame = tokio::select! {
+            r = rd.next_frame() => match r {
+                Ok(frame) => frame,
+                Err(e) => return e.into(),
             },
             _ = outbox.wait_closed() => return ReadStop::ServerClosed,
-        };
-        let frame = match read_frame(rd, len, ctx.max_buffer).await {
-            Ok(f) => f,
-            Err(e) => return e,
         };
         let received = Instant::now();
         let mut r = JuteReader::new(&frame);

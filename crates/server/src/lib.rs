@@ -2,7 +2,8 @@
 //! client protocol.
 //!
 //! The parts, in the order a request meets them:
-//! - [`connection`]: framing, the handshake and four-letter words, one task per connection;
+//! - [`connection`]: the handshake and four-letter words, one task per connection, reading
+//!   frames with a [`frame_reader::FrameReader`];
 //! - `core`: the single task that owns the tree, the watch index and the sessions, runs reads,
 //!   proposes writes and applies them in zxid order once durable;
 //! - `persist`: the log thread (group commit, snapshots);
@@ -14,6 +15,7 @@ pub mod config;
 pub mod connection;
 mod core;
 mod fourlw;
+pub mod frame_reader;
 pub mod outbox;
 mod persist;
 mod server;
