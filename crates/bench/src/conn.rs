@@ -18,6 +18,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -145,6 +146,10 @@ pub struct Connection {
     last_zxid: i64,
     last_send: Instant,
     last_read: Instant,
+    /// The timer bounding reads, kept across reads: re-arming a timer for every read would cost
+    /// the load generator more than reading a small event does.
+    read_timer: Pin<Box<tokio::time::Sleep>>,
+    read_timer_at: Instant,
 }
 
 impl Connection {
@@ -188,6 +193,8 @@ impl Connection {
             last_zxid: opts.last_zxid_seen,
             last_send: now,
             last_read: now,
+            read_timer: Box::pin(tokio::time::sleep_until(deadline.into())),
+            read_timer_at: deadline,
         };
         let req = ConnectRequest {
             protocol_version: 0,
@@ -387,14 +394,22 @@ impl Connection {
             self.rbuf.reserve(READ_CHUNK);
         }
         let addr = self.addr;
-        match tokio::time::timeout_at(until.into(), self.reader.read_buf(&mut self.rbuf)).await {
-            Err(_) => Ok(()),
-            Ok(Ok(0)) => Err(BenchError::Closed { addr }),
-            Ok(Ok(_)) => {
+        if self.read_timer_at != until {
+            self.read_timer.as_mut().reset(until.into());
+            self.read_timer_at = until;
+        }
+        let read = tokio::select! {
+            biased;
+            read = self.reader.read_buf(&mut self.rbuf) => read,
+            () = self.read_timer.as_mut() => return Ok(()),
+        };
+        match read {
+            Ok(0) => Err(BenchError::Closed { addr }),
+            Ok(_) => {
                 self.last_read = Instant::now();
                 Ok(())
             }
-            Ok(Err(source)) => Err(BenchError::Io { addr, source }),
+            Err(source) => Err(BenchError::Io { addr, source }),
         }
     }
 

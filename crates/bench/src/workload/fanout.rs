@@ -347,10 +347,15 @@ async fn watch_loop(
     let arm = arm_request(mode, node, parent);
     conn.send(&arm, 0)?;
     conn.flush().await?;
+    // The same deadline for every read until it passes, so the connection's read timer is not
+    // re-armed for each event.
+    let mut check_stop_at = Instant::now() + POLL;
     while !*stop.borrow() && Instant::now() < hard {
-        let until = hard.min(Instant::now() + POLL);
-        let msg = match conn.recv_until(until).await? {
-            None => continue,
+        let msg = match conn.recv_until(check_stop_at.min(hard)).await? {
+            None => {
+                check_stop_at = Instant::now() + POLL;
+                continue;
+            }
             Some(Incoming::Reply(r)) => {
                 let ok = r.is_ok()
                     && matches!(r.op, OpCode::GetData | OpCode::AddWatch | OpCode::Exists);
