@@ -436,6 +436,8 @@ mod tests {
                     missing: 0,
                     duplicates: 0,
                     unexpected: 0,
+                    server_cpu_us_per_event: None,
+                    client_cpu_us_per_event: None,
                 }),
             })
             .collect();

@@ -1,5 +1,5 @@
 //! Looking at a server from outside the protocol: four-letter words (`srvr` for its name,
-//! `mntr` for its counters) and a local process's resident memory from `/proc`.
+//! `mntr` for its counters), and a local process's resident memory and CPU time from `/proc`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -100,6 +100,50 @@ pub fn parse_vm_rss(status: &str) -> Option<u64> {
     value.checked_mul(factor)
 }
 
+/// CPU time a local process has used so far (all its threads, user and system), in
+/// nanoseconds: the sum of `/proc/<pid>/task/*/schedstat`, or `/proc/<pid>/stat`'s clock ticks
+/// where schedstat is missing. Threads that exited are not counted, so compare two readings
+/// of a server whose threads live as long as it does.
+pub fn process_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0u64;
+    let mut any = false;
+    for task in tasks.flatten() {
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        if let Some(ns) = parse_schedstat(&text) {
+            total = total.saturating_add(ns);
+            any = true;
+        }
+    }
+    if any {
+        return Some(total);
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat_cpu_ticks(&stat).map(|ticks| ticks.saturating_mul(NS_PER_USER_HZ_TICK))
+}
+
+/// Linux reports `/proc/<pid>/stat` times in USER_HZ ticks, 100 per second on every
+/// architecture it exports them for.
+const NS_PER_USER_HZ_TICK: u64 = 10_000_000;
+
+/// The first field of a schedstat line: time spent on the CPU, in nanoseconds.
+pub fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// utime + stime from a `/proc/<pid>/stat` line (fields 14 and 15, counted after the
+/// parenthesised command name, which may itself contain spaces).
+pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // after_name starts at field 3 (state), so field n is at index n - 3.
+    let utime: u64 = fields.get(14 - 3)?.parse().ok()?;
+    let stime: u64 = fields.get(15 - 3)?.parse().ok()?;
+    Some(utime + stime)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +173,24 @@ mod tests {
         assert_eq!(parse_vm_rss("Name: x\n"), None);
         // Our own process is always there on Linux.
         assert!(vm_rss_bytes(std::process::id()).unwrap_or(0) > 0);
+    }
+
+    #[test]
+    fn cpu_time_parses_and_grows_with_work() {
+        assert_eq!(parse_schedstat("2801827 66456 3\n"), Some(2_801_827));
+        assert_eq!(parse_schedstat(""), None);
+        let stat = "413 (watch keeper) S 1 413 413 0 -1 4194624 1 0 0 0 57 31 0 0 20 0 4 0";
+        assert_eq!(parse_stat_cpu_ticks(stat), Some(57 + 31));
+        assert_eq!(parse_stat_cpu_ticks("413 (x) S 1"), None);
+        let me = std::process::id();
+        let before = process_cpu_ns(me).expect("our own CPU time");
+        let mut x = 0u64;
+        for i in 0..20_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(
+            process_cpu_ns(me).expect("our own CPU time") > before,
+            "{x}"
+        );
     }
 }

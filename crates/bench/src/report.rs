@@ -301,6 +301,13 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
                 "  events: expected {}, delivered {}, missing {}, duplicates {}, unexpected {}",
                 r.expected_events, r.delivered, r.missing, r.duplicates, r.unexpected
             );
+            let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |us| format!("{us:.2}"));
+            let _ = writeln!(
+                out,
+                "  CPU per delivered event over the measured rounds: server {} us, load generator {} us",
+                cpu(r.server_cpu_us_per_event),
+                cpu(r.client_cpu_us_per_event)
+            );
             let mut t = latency_table("");
             latency_row(&mut t, "delivery", &r.delivery, 0, None);
             latency_row(&mut t, "setData", &r.write, 0, None);

@@ -148,10 +148,16 @@ async fn fanout_every_mode_delivers_each_event_once() {
             round_timeout: Duration::from_secs(10),
             pause: Duration::from_millis(5),
         });
-        let report = within(run(args(&server, w))).await.expect("fanout");
+        let mut a = args(&server, w);
+        // The server runs in this process, so its CPU time is ours.
+        a.server_pid = Some(std::process::id());
+        let report = within(run(a)).await.expect("fanout");
         let WorkloadResult::Fanout(r) = only_run(&report) else {
             panic!("not a fanout result")
         };
+        let server_cpu = r.server_cpu_us_per_event.expect("server CPU measured");
+        let own_cpu = r.client_cpu_us_per_event.expect("own CPU measured");
+        assert!(server_cpu > 0.0 && own_cpu > 0.0, "{mode}: {r:?}");
         assert_eq!(r.expected_events, 20, "{mode}");
         assert_eq!(r.delivered, 20, "{mode}: {r:?}");
         assert_eq!((r.missing, r.duplicates, r.unexpected), (0, 0, 0), "{mode}");

@@ -66,6 +66,15 @@ pub struct FanoutResult {
     pub missing: u64,
     pub duplicates: u64,
     pub unexpected: u64,
+    /// The server's own CPU time over the measured rounds divided by the events delivered, in
+    /// microseconds: what one notification costs the server, whatever the load generator
+    /// costs. Only for a local server whose pid was given.
+    #[serde(default)]
+    pub server_cpu_us_per_event: Option<f64>,
+    /// The same for this load generator's own process (every watcher, the writer and the
+    /// coordinator): on a machine it shares with the server, the two compete for the cores.
+    #[serde(default)]
+    pub client_cpu_us_per_event: Option<f64>,
 }
 
 enum Msg {
@@ -161,6 +170,8 @@ async fn coordinate(
         }
     }
 
+    let cpu_before = ctx.target.pid.and_then(crate::probe::process_cpu_ns);
+    let own_cpu_before = crate::probe::process_cpu_ns(std::process::id());
     let bar = Progress::new(ctx.progress, u64::from(a.rounds), "fanout");
     let mut rounds = Vec::with_capacity(a.rounds as usize);
     let mut delivery = LatencyHistogram::new();
@@ -259,6 +270,20 @@ async fn coordinate(
         }
     }
     bar.finish();
+    let per_event = |before: Option<u64>, after: Option<u64>| match (before, after) {
+        (Some(b), Some(a)) if delivered > 0 => {
+            Some(a.saturating_sub(b) as f64 / 1e3 / delivered as f64)
+        }
+        _ => None,
+    };
+    let server_cpu_us_per_event = per_event(
+        cpu_before,
+        ctx.target.pid.and_then(crate::probe::process_cpu_ns),
+    );
+    let client_cpu_us_per_event = per_event(
+        own_cpu_before,
+        crate::probe::process_cpu_ns(std::process::id()),
+    );
     // Anything still queued arrived after its round: count it.
     while let Ok(m) = rx.try_recv() {
         if let Msg::Heard { .. } = m {
@@ -283,6 +308,8 @@ async fn coordinate(
         missing: expected_events.saturating_sub(delivered),
         duplicates,
         unexpected,
+        server_cpu_us_per_event,
+        client_cpu_us_per_event,
     })
 }
 

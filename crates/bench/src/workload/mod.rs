@@ -103,6 +103,18 @@ impl WorkloadResult {
                 metric("delivery p99", "ms", r.median_p99_ms, Lower),
                 metric("first to last watcher", "ms", r.median_spread_ms, Lower),
                 metric(
+                    "server CPU per event",
+                    "us",
+                    r.server_cpu_us_per_event,
+                    Lower,
+                ),
+                metric(
+                    "load generator CPU per event",
+                    "us",
+                    r.client_cpu_us_per_event,
+                    Lower,
+                ),
+                metric(
                     "lost + extra events",
                     "events",
                     Some((r.missing + r.duplicates + r.unexpected) as f64),
