@@ -21,7 +21,7 @@ use watchkeeper_proto::{ConnectRequest, JuteReader, OpCode, Record, RequestHeade
 use crate::core::{ConnId, CoreMsg, Incoming};
 use crate::fourlw;
 use crate::frame_reader::{FrameError, FrameReader};
-use crate::outbox::{CloseReason, Outbox, TryWrite};
+use crate::outbox::{CloseReason, MAX_IOV, Outbox, TryWrite};
 
 /// What a connection task needs from the server.
 #[derive(Clone)]
@@ -161,9 +161,6 @@ async fn read_loop(
     }
 }
 
-/// Most frames passed to one vectored write.
-const MAX_IOV: usize = 64;
-
 async fn write_loop(wr: Arc<OwnedWriteHalf>, outbox: Arc<Outbox>, peer: SocketAddr) {
     let mut batch: Vec<Bytes> = Vec::new();
     loop {
@@ -187,7 +184,7 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, outbox: Arc<Outbox>, peer: SocketAd
 }
 
 /// Writes every frame, as few vectored writes as the socket allows. Non-blocking writes on a
-/// shared half: the outbox may write notifications directly between two batches.
+/// shared half: the core's flushes write directly between two batches.
 async fn write_all_vectored(wr: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> std::io::Result<()> {
     let mut start = 0;
     while start < frames.len() {

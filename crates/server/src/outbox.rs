@@ -1,4 +1,4 @@
-//! A connection's outbound queue: frames wait here until the connection's writer task sends them.
+//! A connection's outbound queue: frames wait here until they are written to the socket.
 //!
 //! The core pushes replies and notifications without ever waiting (it must not block on a slow
 //! client), so the queue is bounded in bytes instead: a push that would take it over the limit
@@ -6,16 +6,27 @@
 //! limit, and is disconnected with a log line. Frames are `Bytes`, so a notification encoded once
 //! is shared by every connection it goes to.
 //!
-//! Notifications may skip the queue: when nothing is queued or being written, [`Outbox::push_now`]
-//! writes the frame to the socket at once with a non-blocking write, so a fan-out to many
-//! connections costs one syscall each instead of a task wake-up and a thread hand-off each.
-//! Whatever the socket does not take goes to the queue as usual; order is kept because the
-//! direct path is only taken when the writer has nothing in hand.
+//! The core works in batches: while it handles the requests and log events that are waiting, it
+//! only [`Outbox::stage`]s frames; when the batch is done it calls [`Outbox::flush`] once per
+//! connection it staged for. A flush writes the staged frames to the socket itself, in one
+//! non-blocking vectored write, when the connection's writer task has nothing in hand; otherwise
+//! (or for what the socket does not take) it hands them to the writer task. So a fan-out or a
+//! herd of requests costs one syscall per connection and no task hand-offs, and pipelined
+//! requests still leave in one write.
+//!
+//! Invariants:
+//! - Frames leave in the order they were staged: staged frames are always behind queued ones,
+//!   and the direct write is taken only when nothing is queued and the writer holds nothing.
+//! - Staged plus queued bytes never exceed the limit; going over closes with
+//!   [`CloseReason::Overflow`] and drops everything.
+//! - Closing keeps what was staged or queued (a closeSession reply is still sent) unless the
+//!   close is an overflow.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::Mutex;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use tokio::sync::Notify;
 
 /// Why the connection is being closed by the server.
@@ -27,24 +38,42 @@ pub enum CloseReason {
     Overflow,
 }
 
+/// What [`Outbox::stage`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// The first frame staged since the last flush: the caller must flush this outbox.
+    FlushDue,
+    /// Behind frames staged earlier; a flush is already due.
+    Behind,
+    /// The connection is closed (or this frame overflowed it); the frame was dropped.
+    Dropped,
+}
+
 /// A socket that can be written without waiting (a tokio TCP write half).
 pub trait TryWrite: Send + Sync {
-    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize>;
 }
 
 impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
-    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
-        tokio::net::tcp::OwnedWriteHalf::try_write(self, buf)
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
+        tokio::net::tcp::OwnedWriteHalf::try_write_vectored(self, bufs)
     }
 }
 
+/// Most frames passed to one vectored write.
+pub const MAX_IOV: usize = 64;
+
 struct Inner {
+    /// Handed to the writer task, oldest first.
     frames: VecDeque<Bytes>,
+    /// Staged by the core since its last flush, behind `frames`.
+    staged: Vec<Bytes>,
+    /// Bytes in `frames` and `staged`.
     bytes: usize,
     closed: Option<CloseReason>,
     /// The writer took frames and has not come back for more: they may be partly written.
     writer_busy: bool,
-    /// The socket, for [`Outbox::push_now`]; gone once the outbox is closed.
+    /// The socket, for direct writes by [`Outbox::flush`]; gone once the outbox is closed.
     socket: Option<std::sync::Arc<dyn TryWrite>>,
 }
 
@@ -52,10 +81,57 @@ impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inner")
             .field("frames", &self.frames.len())
+            .field("staged", &self.staged.len())
             .field("bytes", &self.bytes)
             .field("closed", &self.closed)
             .field("writer_busy", &self.writer_busy)
             .finish()
+    }
+}
+
+impl Inner {
+    fn overflow(&mut self) {
+        self.closed = Some(CloseReason::Overflow);
+        self.frames.clear();
+        self.staged.clear();
+        self.bytes = 0;
+        self.socket = None;
+    }
+
+    /// Writes staged frames straight to the socket while it takes them; returns how many
+    /// frames went out whole and trims a partly written one.
+    fn write_staged_directly(&mut self) -> usize {
+        let Some(socket) = self.socket.clone() else {
+            return 0;
+        };
+        let mut done = 0;
+        while done < self.staged.len() {
+            let end = (done + MAX_IOV).min(self.staged.len());
+            let slices: Vec<IoSlice<'_>> = self.staged[done..end]
+                .iter()
+                .map(|b| IoSlice::new(b))
+                .collect();
+            // Would block, or an error the writer will meet and report: leave it to the writer.
+            let Ok(mut n) = socket.try_write_vectored(&slices) else {
+                break;
+            };
+            drop(slices);
+            self.bytes -= n;
+            while n > 0 {
+                let f = &mut self.staged[done];
+                if n >= f.len() {
+                    n -= f.len();
+                    done += 1;
+                } else {
+                    f.advance(n);
+                    n = 0;
+                }
+            }
+            if done < end {
+                break;
+            }
+        }
+        done
     }
 }
 
@@ -76,11 +152,12 @@ impl Outbox {
         Outbox::with_socket(limit, None)
     }
 
-    /// An outbox that may write notifications straight to `socket` (see [`Outbox::push_now`]).
+    /// An outbox whose flushes may write straight to `socket` (see [`Outbox::flush`]).
     pub fn with_socket(limit: usize, socket: Option<std::sync::Arc<dyn TryWrite>>) -> Self {
         Outbox {
             inner: Mutex::new(Inner {
                 frames: VecDeque::new(),
+                staged: Vec::new(),
                 bytes: 0,
                 closed: None,
                 writer_busy: false,
@@ -98,56 +175,59 @@ impl Outbox {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a frame. Returns false if the connection is (now) closed; when this push overflows
-    /// the limit, the connection is closed with [`CloseReason::Overflow`].
-    pub fn push(&self, frame: Bytes) -> bool {
+    /// Stages a frame to be sent at the next [`Outbox::flush`]. When it would take the
+    /// outbox over its limit, the connection is closed with [`CloseReason::Overflow`].
+    pub fn stage(&self, frame: Bytes) -> Staged {
         let mut inner = self.lock();
         if inner.closed.is_some() {
-            return false;
+            return Staged::Dropped;
         }
         if inner.bytes + frame.len() > self.limit {
-            inner.closed = Some(CloseReason::Overflow);
-            inner.frames.clear();
-            inner.bytes = 0;
-            inner.socket = None;
+            inner.overflow();
             drop(inner);
             self.notify.notify_one();
             self.closed_notify.notify_waiters();
-            return false;
+            return Staged::Dropped;
         }
         inner.bytes += frame.len();
-        inner.frames.push_back(frame);
-        drop(inner);
-        self.notify.notify_one();
-        true
+        inner.staged.push(frame);
+        if inner.staged.len() == 1 {
+            Staged::FlushDue
+        } else {
+            Staged::Behind
+        }
     }
 
-    /// Like [`Outbox::push`], but when nothing is queued or being written the frame is written
-    /// to the socket right away (non-blocking); only what the socket does not take is queued.
-    pub fn push_now(&self, frame: Bytes) -> bool {
+    /// Sends what was staged: straight to the socket when nothing is queued and the writer holds
+    /// nothing, the rest through the writer task.
+    pub fn flush(&self) {
         let mut inner = self.lock();
-        if inner.closed.is_none()
-            && inner.frames.is_empty()
-            && !inner.writer_busy
-            && let Some(socket) = inner.socket.clone()
-        {
-            match socket.try_write(&frame) {
-                Ok(n) if n == frame.len() => return true,
-                Ok(n) => {
-                    // The rest goes through the writer, which has nothing else in hand.
-                    let rest = frame.slice(n..);
-                    inner.bytes += rest.len();
-                    inner.frames.push_back(rest);
-                    drop(inner);
-                    self.notify.notify_one();
-                    return true;
-                }
-                // Would block, or an error the writer will meet and report: queue it.
-                Err(_) => {}
-            }
+        if inner.staged.is_empty() || inner.closed.is_some() {
+            return;
         }
+        let written = if inner.frames.is_empty() && !inner.writer_busy {
+            inner.write_staged_directly()
+        } else {
+            0
+        };
+        let mut staged = std::mem::take(&mut inner.staged);
+        if written == staged.len() {
+            staged.clear();
+            inner.staged = staged;
+            return;
+        }
+        inner.frames.extend(staged.drain(written..));
+        staged.clear();
+        inner.staged = staged;
         drop(inner);
-        self.push(frame)
+        self.notify.notify_one();
+    }
+
+    /// Stages and flushes one frame at once.
+    pub fn push(&self, frame: Bytes) -> bool {
+        let staged = self.stage(frame);
+        self.flush();
+        staged != Staged::Dropped
     }
 
     /// Closes the queue. Frames already queued are still sent (a closeSession reply, an
@@ -156,6 +236,8 @@ impl Outbox {
         let mut inner = self.lock();
         if inner.closed.is_none() {
             inner.closed = Some(CloseReason::Server);
+            let staged = std::mem::take(&mut inner.staged);
+            inner.frames.extend(staged);
         }
         inner.socket = None;
         drop(inner);
@@ -183,8 +265,9 @@ impl Outbox {
                     return Err(CloseReason::Overflow);
                 }
                 if !inner.frames.is_empty() {
+                    let taken: usize = inner.frames.iter().map(Bytes::len).sum();
                     out.extend(inner.frames.drain(..));
-                    inner.bytes = 0;
+                    inner.bytes -= taken;
                     inner.writer_busy = true;
                     return Ok(());
                 }
@@ -269,18 +352,27 @@ mod tests {
     struct FakeSocket {
         room: std::sync::Mutex<usize>,
         got: std::sync::Mutex<Vec<u8>>,
+        writes: std::sync::Mutex<usize>,
     }
 
     impl TryWrite for FakeSocket {
-        fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> std::io::Result<usize> {
             let mut room = self.room.lock().unwrap();
             if *room == 0 {
                 return Err(std::io::ErrorKind::WouldBlock.into());
             }
-            let n = buf.len().min(*room);
-            *room -= n;
-            self.got.lock().unwrap().extend_from_slice(&buf[..n]);
-            Ok(n)
+            *self.writes.lock().unwrap() += 1;
+            let mut written = 0;
+            for b in bufs {
+                let n = b.len().min(*room);
+                *room -= n;
+                written += n;
+                self.got.lock().unwrap().extend_from_slice(&b[..n]);
+                if *room == 0 {
+                    break;
+                }
+            }
+            Ok(written)
         }
     }
 
@@ -288,46 +380,93 @@ mod tests {
         std::sync::Arc::new(FakeSocket {
             room: std::sync::Mutex::new(room),
             got: std::sync::Mutex::new(Vec::new()),
+            writes: std::sync::Mutex::new(0),
         })
     }
 
     #[tokio::test]
-    async fn push_now_writes_directly_when_idle_and_queues_the_rest() {
+    async fn a_flush_writes_everything_staged_in_one_write_when_idle() {
+        let sock = fake(1000);
+        let ob = Outbox::with_socket(100, Some(sock.clone()));
+        assert_eq!(ob.stage(Bytes::from_static(b"ab")), Staged::FlushDue);
+        assert_eq!(ob.stage(Bytes::from_static(b"cd")), Staged::Behind);
+        assert!(
+            sock.got.lock().unwrap().is_empty(),
+            "nothing leaves before the flush"
+        );
+        ob.flush();
+        assert_eq!(*sock.got.lock().unwrap(), b"abcd");
+        assert_eq!(*sock.writes.lock().unwrap(), 1);
+        assert_eq!(ob.queued_bytes(), 0);
+        assert_eq!(ob.stage(Bytes::from_static(b"e")), Staged::FlushDue);
+    }
+
+    #[tokio::test]
+    async fn what_the_socket_does_not_take_goes_to_the_writer_in_order() {
         let sock = fake(5);
         let ob = Outbox::with_socket(100, Some(sock.clone()));
-        assert!(ob.push_now(Bytes::from_static(b"abc")));
-        assert_eq!(*sock.got.lock().unwrap(), b"abc");
-        assert_eq!(ob.queued_bytes(), 0);
-        // Only two bytes of room left: the rest waits for the writer, in order.
-        assert!(ob.push_now(Bytes::from_static(b"defg")));
-        assert!(ob.push_now(Bytes::from_static(b"h")));
+        ob.stage(Bytes::from_static(b"abc"));
+        ob.stage(Bytes::from_static(b"defg"));
+        ob.stage(Bytes::from_static(b"h"));
+        ob.flush();
+        assert_eq!(*sock.got.lock().unwrap(), b"abcde");
+        assert_eq!(ob.queued_bytes(), 3);
         let mut out = Vec::new();
         ob.next_batch(&mut out).await.unwrap();
         assert_eq!(
             out,
             vec![Bytes::from_static(b"fg"), Bytes::from_static(b"h")]
         );
-        assert_eq!(*sock.got.lock().unwrap(), b"abcde");
+        assert_eq!(ob.queued_bytes(), 0);
     }
 
     #[tokio::test]
-    async fn push_now_queues_while_the_writer_has_frames_in_hand() {
+    async fn a_flush_queues_while_the_writer_has_frames_in_hand() {
         let sock = fake(1000);
         let ob = Outbox::with_socket(100, Some(sock.clone()));
+        *sock.room.lock().unwrap() = 0;
         assert!(ob.push(Bytes::from_static(b"reply")));
+        *sock.room.lock().unwrap() = 1000;
         let mut out = Vec::new();
         ob.next_batch(&mut out).await.unwrap();
-        // The writer holds "reply" (not yet written): a notification must not overtake it.
-        assert!(ob.push_now(Bytes::from_static(b"event")));
+        // The writer holds "reply" (not yet written): a later frame must not overtake it.
+        assert!(ob.push(Bytes::from_static(b"event")));
         assert!(sock.got.lock().unwrap().is_empty());
         out.clear();
         ob.next_batch(&mut out).await.unwrap();
         assert_eq!(out, vec![Bytes::from_static(b"event")]);
-        // The writer comes back empty-handed: direct writes resume.
+        // The writer comes back empty-handed, then the outbox closes: nothing more leaves.
         ob.close();
         assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Server));
-        assert!(!ob.push_now(Bytes::from_static(b"late")));
+        assert!(!ob.push(Bytes::from_static(b"late")));
         assert!(sock.got.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn closing_keeps_staged_frames_for_the_writer() {
+        let sock = fake(1000);
+        let ob = Outbox::with_socket(100, Some(sock.clone()));
+        ob.stage(Bytes::from_static(b"bye"));
+        ob.close();
+        assert_eq!(ob.stage(Bytes::from_static(b"late")), Staged::Dropped);
+        ob.flush();
+        assert!(
+            sock.got.lock().unwrap().is_empty(),
+            "a closed outbox writes nothing itself"
+        );
+        let mut out = Vec::new();
+        ob.next_batch(&mut out).await.unwrap();
+        assert_eq!(out, vec![Bytes::from_static(b"bye")]);
+        assert_eq!(ob.next_batch(&mut out).await, Err(CloseReason::Server));
+    }
+
+    #[tokio::test]
+    async fn staged_bytes_count_against_the_limit() {
+        let ob = Outbox::with_socket(4, Some(fake(0)));
+        assert_eq!(ob.stage(Bytes::from_static(b"abc")), Staged::FlushDue);
+        assert_eq!(ob.stage(Bytes::from_static(b"de")), Staged::Dropped);
+        assert_eq!(ob.closed(), Some(CloseReason::Overflow));
+        assert_eq!(ob.queued_bytes(), 0);
     }
 
     #[tokio::test]

@@ -123,7 +123,7 @@ impl Core {
                     continue;
                 }
                 self.stats.notifications_sent += 1;
-                self.send_notification(conn, frame.clone());
+                self.send_frame(conn, frame.clone());
             }
         }
     }

@@ -13,7 +13,10 @@
 //! 3. A session's read behind its own write runs only after that write is applied.
 //! 4. A notification's header carries the zxid of the entry that fired it.
 //!
-//! The core never waits on a client: outboxes are non-blocking and bounded.
+//! The core never waits on a client: outboxes are non-blocking and bounded. It works in
+//! batches (up to [`MAX_BATCH`] messages, or one durable-log event, or a timer tick) and frames
+//! produced by a batch are staged in outboxes and flushed when the batch ends, one write per
+//! connection.
 
 mod apply;
 mod auth;
@@ -123,6 +126,11 @@ pub(crate) struct Pending {
     pub sub_ops: Vec<watchkeeper_proto::OpCode>,
 }
 
+/// Most messages from connections handled in one batch before the replies it produced are
+/// flushed: enough that pipelined requests leave in one write, few enough that a batch's first
+/// reply does not wait long for its last.
+const MAX_BATCH: usize = 64;
+
 /// Most proposed-but-unapplied entries; past this the core stops taking new requests, which
 /// pushes back on the connections (their sends wait) and so on the clients.
 const MAX_PENDING: usize = 20_000;
@@ -146,6 +154,8 @@ pub(crate) struct Core {
     pub log_failed: bool,
     /// Recent events, for exact catch-up of persistent watches after a reconnect.
     pub journal: journal::Journal,
+    /// Outboxes that frames were staged in during the current batch.
+    pub flush_due: Vec<Arc<Outbox>>,
 }
 
 impl Core {
@@ -178,6 +188,7 @@ impl Core {
             next_session_id: session::initial_session_id(now_ms),
             log_failed: false,
             journal,
+            flush_due: Vec::new(),
         }
     }
 
@@ -193,6 +204,7 @@ impl Core {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut reap = tokio::time::interval(self.cfg.container_check_interval);
         reap.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut batch = Vec::with_capacity(MAX_BATCH);
         loop {
             tokio::select! {
                 biased;
@@ -206,14 +218,21 @@ impl Core {
                         break;
                     }
                 },
-                msg = rx.recv(), if self.pending.len() < MAX_PENDING => match msg {
-                    Some(msg) => self.handle(msg),
-                    None => break,
-                },
+                n = rx.recv_many(&mut batch, MAX_BATCH), if self.pending.len() < MAX_PENDING => {
+                    if n == 0 {
+                        break;
+                    }
+                    for msg in batch.drain(..) {
+                        self.handle(msg);
+                    }
+                }
                 _ = tick.tick() => self.expire_sessions(Instant::now()),
                 _ = reap.tick() => self.reap_containers(),
             }
+            // The batch is done: what it produced leaves now, one write per connection.
+            self.flush_outboxes();
         }
+        self.flush_outboxes();
         self.close_all_connections();
     }
 

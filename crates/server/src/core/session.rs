@@ -15,7 +15,7 @@ use watchkeeper_proto::{ConnectRequest, ConnectResponse, Id, Request};
 use watchkeeper_tree::{Entry, Op};
 
 use super::{Conn, ConnId, Core, ReplyTo};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Staged};
 
 /// Something waiting in a session's queue.
 #[derive(Debug)]
@@ -200,27 +200,28 @@ impl Core {
         self.send_frame(conn, frame);
     }
 
-    /// Pushes a frame to a connection; a connection whose outbox overflowed is dropped.
+    /// Stages a frame for a connection; it leaves when the core's batch is done (see
+    /// [`Core::flush_outboxes`]). A connection whose outbox overflowed is being dropped.
     pub(crate) fn send_frame(&mut self, conn: ConnId, frame: Bytes) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         c.packets_sent += 1;
         self.stats.packets_sent += 1;
-        if !c.outbox.push(frame) {
+        match c.outbox.stage(frame) {
+            Staged::FlushDue => self.flush_due.push(c.outbox.clone()),
+            Staged::Behind => {}
             // Overflowed or closed: the connection task will report Disconnected.
+            Staged::Dropped => {}
         }
     }
 
-    /// Pushes a notification, written to the socket at once when the connection's writer has
-    /// nothing in hand: a fan-out then costs one syscall per watcher, no task hand-offs.
-    pub(crate) fn send_notification(&mut self, conn: ConnId, frame: Bytes) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        c.packets_sent += 1;
-        self.stats.packets_sent += 1;
-        c.outbox.push_now(frame);
+    /// Sends everything staged during this batch: one write per connection, straight to the
+    /// socket when its writer is idle.
+    pub(crate) fn flush_outboxes(&mut self) {
+        for outbox in self.flush_due.drain(..) {
+            outbox.flush();
+        }
     }
 
     pub(super) fn disconnected(&mut self, conn: ConnId) {
