@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -21,7 +21,7 @@ use watchkeeper_proto::{ConnectRequest, JuteReader, OpCode, Record, RequestHeade
 use crate::core::{ConnId, CoreMsg, Incoming};
 use crate::fourlw;
 use crate::frame_reader::{FrameError, FrameReader};
-use crate::outbox::{CloseReason, MAX_IOV, Outbox, TryWrite};
+use crate::outbox::{CloseReason, MAX_IOV, Outbox, TryWrite, consume_written};
 
 /// What a connection task needs from the server.
 #[derive(Clone)]
@@ -191,23 +191,14 @@ async fn write_all_vectored(wr: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> std
         let end = (start + MAX_IOV).min(frames.len());
         let slices: Vec<IoSlice<'_>> = frames[start..end].iter().map(|b| IoSlice::new(b)).collect();
         wr.writable().await?;
-        let mut n = match wr.try_write_vectored(&slices) {
+        let n = match wr.try_write_vectored(&slices) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
         drop(slices);
-        while n > 0 && start < frames.len() {
-            let f = &mut frames[start];
-            if n >= f.len() {
-                n -= f.len();
-                start += 1;
-            } else {
-                f.advance(n);
-                n = 0;
-            }
-        }
+        start += consume_written(&mut frames[start..], n);
     }
     frames.clear();
     Ok(())

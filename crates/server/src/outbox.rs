@@ -63,6 +63,23 @@ impl TryWrite for tokio::net::tcp::OwnedWriteHalf {
 /// Most frames passed to one vectored write.
 pub const MAX_IOV: usize = 64;
 
+/// Accounts for a write of `n` bytes from the front of `frames`: returns how many frames went
+/// out whole and trims the one written in part.
+pub(crate) fn consume_written(frames: &mut [Bytes], mut n: usize) -> usize {
+    let mut whole = 0;
+    while n > 0 && whole < frames.len() {
+        let f = &mut frames[whole];
+        if n >= f.len() {
+            n -= f.len();
+            whole += 1;
+        } else {
+            f.advance(n);
+            n = 0;
+        }
+    }
+    whole
+}
+
 struct Inner {
     /// Handed to the writer task, oldest first.
     frames: VecDeque<Bytes>,
@@ -112,21 +129,12 @@ impl Inner {
                 .map(|b| IoSlice::new(b))
                 .collect();
             // Would block, or an error the writer will meet and report: leave it to the writer.
-            let Ok(mut n) = socket.try_write_vectored(&slices) else {
+            let Ok(n) = socket.try_write_vectored(&slices) else {
                 break;
             };
             drop(slices);
             self.bytes -= n;
-            while n > 0 {
-                let f = &mut self.staged[done];
-                if n >= f.len() {
-                    n -= f.len();
-                    done += 1;
-                } else {
-                    f.advance(n);
-                    n = 0;
-                }
-            }
+            done += consume_written(&mut self.staged[done..], n);
             if done < end {
                 break;
             }
