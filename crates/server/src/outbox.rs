@@ -118,23 +118,28 @@ impl Inner {
     /// Writes staged frames straight to the socket while it takes them; returns how many
     /// frames went out whole and trims a partly written one.
     fn write_staged_directly(&mut self) -> usize {
-        let Some(socket) = self.socket.clone() else {
+        let Inner {
+            staged,
+            bytes,
+            socket: Some(socket),
+            ..
+        } = self
+        else {
             return 0;
         };
         let mut done = 0;
-        while done < self.staged.len() {
-            let end = (done + MAX_IOV).min(self.staged.len());
-            let slices: Vec<IoSlice<'_>> = self.staged[done..end]
-                .iter()
-                .map(|b| IoSlice::new(b))
-                .collect();
+        while done < staged.len() {
+            let end = (done + MAX_IOV).min(staged.len());
+            let mut slices = [IoSlice::new(&[]); MAX_IOV];
+            for (slot, frame) in slices.iter_mut().zip(&staged[done..end]) {
+                *slot = IoSlice::new(frame);
+            }
             // Would block, or an error the writer will meet and report: leave it to the writer.
-            let Ok(n) = socket.try_write_vectored(&slices) else {
+            let Ok(n) = socket.try_write_vectored(&slices[..end - done]) else {
                 break;
             };
-            drop(slices);
-            self.bytes -= n;
-            done += consume_written(&mut self.staged[done..], n);
+            *bytes -= n;
+            done += consume_written(&mut staged[done..], n);
             if done < end {
                 break;
             }

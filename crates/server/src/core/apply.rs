@@ -110,20 +110,23 @@ impl Core {
             // Encoded once; every connection shares these bytes.
             let frame =
                 super::reply::notification_frame(zxid, event, KeeperState::SyncConnected, path);
+            // Events are dropped for sessions that may not read the changed node (ZooKeeper
+            // 3.9.2, CVE-2024-23944); the one-shot watch is still consumed. Most nodes are
+            // readable by anyone, which needs no look at each session's identities.
+            let anyone_reads = watchkeeper_tree::acl::check(acl, perms::READ, &[]);
             for &session in &targets {
                 let Some(conn) = self.sessions.get(&session).and_then(|s| s.conn) else {
                     continue;
                 };
-                let Some(c) = self.conns.get(&conn) else {
+                let Some(c) = self.conns.get_mut(&conn) else {
                     continue;
                 };
-                // Events are dropped for sessions that may not read the changed node
-                // (ZooKeeper 3.9.2, CVE-2024-23944); the one-shot watch is still consumed.
-                if !watchkeeper_tree::acl::check(acl, perms::READ, &c.auth) {
+                if !anyone_reads && !watchkeeper_tree::acl::check(acl, perms::READ, &c.auth) {
                     continue;
                 }
                 self.stats.notifications_sent += 1;
-                self.send_frame(conn, frame.clone());
+                self.stats.packets_sent += 1;
+                c.stage(frame.clone(), &mut self.flush_due);
             }
         }
     }

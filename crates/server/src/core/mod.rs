@@ -41,7 +41,7 @@ use watchkeeper_tree::{DataTree, Entry};
 use watchkeeper_watch::WatchIndex;
 
 use crate::config::Config;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Staged};
 use crate::persist::{LogCmd, LogEvent};
 
 pub(crate) use dispatch::decode_request;
@@ -99,6 +99,20 @@ pub(crate) struct Conn {
     pub last_zxid: i64,
     pub last_op: &'static str,
     pub last_latency_ms: u64,
+}
+
+impl Conn {
+    /// Stages a frame in this connection's outbox, noting in `flush_due` that the outbox needs
+    /// a flush when the batch ends.
+    pub fn stage(&mut self, frame: bytes::Bytes, flush_due: &mut Vec<Arc<Outbox>>) {
+        self.packets_sent += 1;
+        match self.outbox.stage(frame) {
+            Staged::FlushDue => flush_due.push(self.outbox.clone()),
+            Staged::Behind => {}
+            // Overflowed or closed: the connection task will report Disconnected.
+            Staged::Dropped => {}
+        }
+    }
 }
 
 /// Who waits for an entry to be applied.

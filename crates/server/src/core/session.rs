@@ -15,7 +15,7 @@ use watchkeeper_proto::{ConnectRequest, ConnectResponse, Id, Request};
 use watchkeeper_tree::{Entry, Op};
 
 use super::{Conn, ConnId, Core, ReplyTo};
-use crate::outbox::{Outbox, Staged};
+use crate::outbox::Outbox;
 
 /// Something waiting in a session's queue.
 #[derive(Debug)]
@@ -206,14 +206,8 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.packets_sent += 1;
         self.stats.packets_sent += 1;
-        match c.outbox.stage(frame) {
-            Staged::FlushDue => self.flush_due.push(c.outbox.clone()),
-            Staged::Behind => {}
-            // Overflowed or closed: the connection task will report Disconnected.
-            Staged::Dropped => {}
-        }
+        c.stage(frame, &mut self.flush_due);
     }
 
     /// Sends everything staged during this batch: one write per connection, straight to the
