@@ -35,8 +35,13 @@ use crate::BenchError;
 /// The most requests one connection may have outstanding.
 pub const MAX_IN_FLIGHT: usize = 1 << 16;
 
-/// Bytes read from the socket at a time (at least).
-const READ_CHUNK: usize = 64 * 1024;
+/// Room a connection's buffers start with. Small, because a fan-out holds ten thousand
+/// connections at once and each one's event is a few dozen bytes; the read buffer grows when
+/// more than that arrives at once.
+const INITIAL_BUFFER: usize = 4 * 1024;
+
+/// When less room than this is left, the read buffer grows (by its length, so doubling).
+const MIN_READ_ROOM: usize = 1024;
 
 /// A session's identity, enough to resume it on a new connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,8 +183,8 @@ impl Connection {
             addr,
             reader,
             writer,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
-            wbuf: BytesMut::with_capacity(READ_CHUNK),
+            rbuf: BytesMut::with_capacity(INITIAL_BUFFER),
+            wbuf: BytesMut::with_capacity(INITIAL_BUFFER),
             decoder: FrameDecoder::new(DEFAULT_MAX_BUFFER),
             pending: VecDeque::new(),
             user_in_flight: 0,
@@ -353,6 +358,48 @@ impl Connection {
         }
     }
 
+    /// The next reply or notification, waiting as long as it takes. Sends no pings (see
+    /// [`Connection::ping_due`]), so unlike [`Connection::recv_until`] it is cancellation-safe:
+    /// a caller may race it against its own timers and stop signal.
+    pub async fn recv(&mut self) -> Result<Incoming, BenchError> {
+        loop {
+            if let Some(frame) = self.decode_frame()? {
+                if let Some(incoming) = self.handle(frame)? {
+                    return Ok(incoming);
+                }
+                continue;
+            }
+            self.reserve_read_room();
+            match self.reader.read_buf(&mut self.rbuf).await {
+                Ok(0) => return Err(BenchError::Closed { addr: self.addr }),
+                Ok(_) => self.last_read = Instant::now(),
+                Err(source) => {
+                    return Err(BenchError::Io {
+                        addr: self.addr,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// When the connection, quiet since its last request, must ping to keep its session.
+    pub fn ping_due(&self) -> Instant {
+        self.last_send + self.ping_interval
+    }
+
+    /// Sends a ping now; its reply is swallowed by whichever receive reads it.
+    pub async fn ping(&mut self) -> Result<(), BenchError> {
+        self.push(xid::PING, &Request::Ping, 0, true)?;
+        self.flush().await
+    }
+
+    fn reserve_read_room(&mut self) {
+        if self.rbuf.capacity() - self.rbuf.len() < MIN_READ_ROOM {
+            self.rbuf.reserve(self.rbuf.len().max(INITIAL_BUFFER));
+        }
+    }
+
     /// Asks the server to close the session and waits (until `deadline`) for its answer.
     pub async fn close(mut self, deadline: Instant) -> Result<(), BenchError> {
         self.send(&Request::CloseSession, u64::MAX)?;
@@ -390,9 +437,7 @@ impl Connection {
 
     /// Reads whatever is available into the receive buffer, waiting until `until` at most.
     async fn read_some(&mut self, until: Instant) -> Result<(), BenchError> {
-        if self.rbuf.capacity() - self.rbuf.len() < READ_CHUNK / 4 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
+        self.reserve_read_room();
         let addr = self.addr;
         if self.read_timer_at != until {
             self.read_timer.as_mut().reset(until.into());

@@ -89,9 +89,6 @@ enum Msg {
     Failed(BenchError),
 }
 
-/// How often an idle watcher looks at the stop signal.
-const POLL: Duration = Duration::from_millis(50);
-
 pub async fn run(ctx: &Ctx<'_>, a: &FanoutArgs) -> Result<FanoutResult, BenchError> {
     let addr = ctx.target.addr;
     let parent = format!("{}/fanout", ctx.root);
@@ -374,16 +371,36 @@ async fn watch_loop(
     let arm = arm_request(mode, node, parent);
     conn.send(&arm, 0)?;
     conn.flush().await?;
-    // The same deadline for every read until it passes, so the connection's read timer is not
-    // re-armed for each event.
-    let mut check_stop_at = Instant::now() + POLL;
-    while !*stop.borrow() && Instant::now() < hard {
-        let msg = match conn.recv_until(check_stop_at.min(hard)).await? {
-            None => {
-                check_stop_at = Instant::now() + POLL;
+    // Every wait is registered once and raced against the cancellation-safe receive, so an
+    // idle watcher costs nothing until its event, its ping or the end arrives: ten thousand
+    // watchers polling a stop flag would cost the load generator more than the events do.
+    let mut stop = stop.clone();
+    let stopped = async move {
+        while !*stop.borrow_and_update() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::pin!(stopped);
+    let give_up = tokio::time::sleep_until(hard.into());
+    tokio::pin!(give_up);
+    let ping = tokio::time::sleep_until(conn.ping_due().into());
+    tokio::pin!(ping);
+    loop {
+        let incoming = tokio::select! {
+            biased;
+            () = &mut stopped => break,
+            () = &mut give_up => break,
+            () = &mut ping => {
+                conn.ping().await?;
+                ping.as_mut().reset(conn.ping_due().into());
                 continue;
             }
-            Some(Incoming::Reply(r)) => {
+            incoming = conn.recv() => incoming?,
+        };
+        let msg = match incoming {
+            Incoming::Reply(r) => {
                 let ok = r.is_ok()
                     && matches!(r.op, OpCode::GetData | OpCode::AddWatch | OpCode::Exists);
                 if !ok {
@@ -396,10 +413,11 @@ async fn watch_loop(
                 }
                 Msg::Armed
             }
-            Some(Incoming::Event(e)) => {
+            Incoming::Event(e) => {
                 if mode == WatchMode::OneShot {
                     conn.send(&arm, 0)?;
                     conn.flush().await?;
+                    ping.as_mut().reset(conn.ping_due().into());
                 }
                 Msg::Heard {
                     idx,
