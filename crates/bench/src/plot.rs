@@ -473,6 +473,7 @@ mod tests {
             server_watch_count_delta: None,
             index_bytes_per_watch: None,
             events: 0,
+            bytes_per_session: None,
         });
         Report::new(
             Workload::Watches(args),

@@ -354,6 +354,12 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
             if let Some(d) = r.server_watch_count_delta {
                 let _ = writeln!(out, "  server zk_watch_count grew by {d}");
             }
+            if let Some(b) = r.bytes_per_session {
+                let _ = writeln!(
+                    out,
+                    "  server memory per connected session (VmRSS growth while connecting): {b:.0} bytes"
+                );
+            }
             if r.events > 0 {
                 let _ = writeln!(out, "  {} unexpected notifications", r.events);
             }

@@ -130,6 +130,7 @@ impl WorkloadResult {
                     r.memory.as_ref().map(|m| m.bytes_per_watch),
                     Lower,
                 ),
+                metric("memory per session", "bytes", r.bytes_per_session, Lower),
                 metric("errors", "replies", Some(r.errors as f64), Lower),
             ],
             WorkloadResult::Reconnect(r) => vec![

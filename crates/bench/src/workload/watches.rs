@@ -97,6 +97,10 @@ pub struct WatchesResult {
     pub index_bytes_per_watch: Option<f64>,
     /// Notifications received while registering (none are expected).
     pub events: u64,
+    /// The server process's VmRSS growth while the sessions connected, per session (local
+    /// servers whose pid was given).
+    #[serde(default)]
+    pub bytes_per_session: Option<f64>,
 }
 
 struct SessionOutcome {
@@ -250,12 +254,18 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         super::setup_deadline(nodes.len()),
     )
     .await?;
+    let rss_without_sessions = ctx.target.pid.and_then(probe::vm_rss_bytes);
+    let sessions_count = a.sessions.max(1) as f64;
     let mut conns = connect_many(addr, a.sessions, &ctx.opts).await?;
     let probe_timeout = ctx.opts.connect_timeout;
     // Idle sessions must keep pinging, or a settle longer than the session timeout expires them.
     keep_alive(&mut conns, Instant::now() + a.settle).await?;
     keep_alive(std::slice::from_mut(&mut setup), Instant::now()).await?;
     let before = sample(ctx.target, probe_timeout).await;
+    let bytes_per_session = match (rss_without_sessions, before.rss) {
+        (Some(b), Some(a)) => Some((a as f64 - b as f64) / sessions_count),
+        _ => None,
+    };
 
     let total = a.sessions as u64 * a.watches_per_session as u64;
     let bar = Progress::new(ctx.progress, total, "watches");
@@ -375,6 +385,7 @@ pub async fn run(ctx: &Ctx<'_>, a: &WatchesArgs) -> Result<WatchesResult, BenchE
         server_watch_count_delta,
         index_bytes_per_watch,
         events,
+        bytes_per_session,
     })
 }
 
