@@ -112,6 +112,9 @@ async fn read_loop(
         return ReadStop::ServerClosed;
     }
 
+    // Registered once for the connection's life rather than once per frame.
+    let server_closed = outbox.wait_closed();
+    tokio::pin!(server_closed);
     loop {
         // Cancellation-safe: a frame partly read stays in the reader's buffer.
         let frame = tokio::select! {
@@ -119,7 +122,7 @@ async fn read_loop(
                 Ok(frame) => frame,
                 Err(e) => return e.into(),
             },
-            _ = outbox.wait_closed() => return ReadStop::ServerClosed,
+            () = &mut server_closed => return ReadStop::ServerClosed,
         };
         let received = Instant::now();
         let mut r = JuteReader::new(&frame);
