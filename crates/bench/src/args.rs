@@ -205,6 +205,10 @@ pub struct FanoutArgs {
     pub round_timeout: Duration,
     /// Pause between rounds (`--pause`).
     pub pause: Duration,
+    /// Rounds run first and not measured (`--warmup-rounds`), so that a server which compiles
+    /// its hot paths at run time (ZooKeeper's JIT) is measured warm.
+    #[serde(default)]
+    pub warmup_rounds: u32,
 }
 
 impl Default for FanoutArgs {
@@ -216,6 +220,7 @@ impl Default for FanoutArgs {
             value_size: 16,
             round_timeout: Duration::from_secs(10),
             pause: Duration::from_millis(10),
+            warmup_rounds: 3,
         }
     }
 }
@@ -489,6 +494,7 @@ impl FanoutArgs {
         use limits::*;
         check_range("watchers", self.watchers, 1, MAX_SESSIONS)?;
         check_range("rounds", self.rounds, 1, MAX_ROUNDS)?;
+        check_range("warm-up rounds", self.warmup_rounds, 0, MAX_ROUNDS)?;
         check_range("value size", self.value_size, 0, MAX_VALUE_SIZE)?;
         check(self.round_timeout > Duration::ZERO, || {
             "round timeout must be positive".into()

@@ -142,6 +142,9 @@ struct FanoutFlags {
     /// Pause between rounds.
     #[arg(long, default_value_t = Dur(FanoutArgs::default().pause))]
     pause: Dur,
+    /// Rounds run first and not measured (a JIT-compiled server is then measured warm).
+    #[arg(long, default_value_t = FanoutArgs::default().warmup_rounds)]
+    warmup_rounds: u32,
 }
 
 #[derive(Debug, Args)]
@@ -262,6 +265,7 @@ impl BenchCommand {
                 value_size: f.value_size,
                 round_timeout: f.round_timeout.0,
                 pause: f.pause.0,
+                warmup_rounds: f.warmup_rounds,
             }),
             WorkloadCommand::Watches(f) => Workload::Watches(WatchesArgs {
                 sessions: f.sessions,

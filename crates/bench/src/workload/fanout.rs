@@ -7,6 +7,9 @@
 //! latencies give the round's p50/p99. Watchers run on their own tasks, so a stamp is not
 //! delayed by the coordinator.
 //!
+//! The first `--warmup-rounds` rounds run the same way but are not measured, so a server that
+//! compiles its hot paths while running (ZooKeeper's JIT) is measured warm.
+//!
 //! Every event is accounted for: the expected NodeDataChanged once per watcher per round, and
 //! anything else (duplicates, other types or paths, events of an earlier round when the server
 //! fills in zxids) counted as unexpected.
@@ -167,14 +170,21 @@ async fn coordinate(
         }
     }
 
-    let cpu_before = ctx.target.pid.and_then(crate::probe::process_cpu_ns);
-    let own_cpu_before = crate::probe::process_cpu_ns(std::process::id());
-    let bar = Progress::new(ctx.progress, u64::from(a.rounds), "fanout");
+    let (mut cpu_before, mut own_cpu_before) = (None, None);
+    let total_rounds = a.warmup_rounds + a.rounds;
+    let bar = Progress::new(ctx.progress, u64::from(total_rounds), "fanout");
     let mut rounds = Vec::with_capacity(a.rounds as usize);
     let mut delivery = LatencyHistogram::new();
     let mut write_hist = LatencyHistogram::new();
     let (mut delivered, mut duplicates) = (0u64, 0u64);
-    for round in 0..a.rounds {
+    for i in 0..total_rounds {
+        // Warm-up rounds run exactly like measured ones (their events are checked too); only
+        // their timings are not kept.
+        let measured = i >= a.warmup_rounds;
+        if i == a.warmup_rounds {
+            cpu_before = ctx.target.pid.and_then(crate::probe::process_cpu_ns);
+            own_cpu_before = crate::probe::process_cpu_ns(std::process::id());
+        }
         let deadline = Instant::now() + a.round_timeout;
         let mut heard: Vec<Option<Instant>> = vec![None; n];
         let mut heard_count = 0;
@@ -189,7 +199,7 @@ async fn coordinate(
                 None => {
                     return Err(BenchError::Timeout {
                         addr: writer.addr(),
-                        during: format!("waiting for the setData of round {round}"),
+                        during: format!("waiting for the setData of round {i}"),
                     });
                 }
             }
@@ -202,8 +212,7 @@ async fn coordinate(
                 reply.err,
             ));
         }
-        write_hist.record(reply.latency());
-        let needs_rearm = a.mode == WatchMode::OneShot && round + 1 < a.rounds;
+        let needs_rearm = a.mode == WatchMode::OneShot && i + 1 < total_rounds;
         while heard_count < n || (needs_rearm && rearmed < n) {
             match recv_msg(rx, deadline).await? {
                 None => break,
@@ -230,35 +239,22 @@ async fn coordinate(
                 }
             }
         }
-        let mut lat: Vec<Duration> = heard
-            .iter()
-            .flatten()
-            .map(|t| t.saturating_duration_since(start))
-            .collect();
-        lat.sort();
-        for d in &lat {
-            delivery.record(*d);
+        if measured {
+            write_hist.record(reply.latency());
+            let (summary, latencies) =
+                round_summary(i - a.warmup_rounds, start, &heard, reply.latency());
+            for d in &latencies {
+                delivery.record(*d);
+            }
+            delivered += latencies.len() as u64;
+            rounds.push(summary);
         }
-        delivered += lat.len() as u64;
-        let to_ms = |d: Duration| d.as_secs_f64() * 1e3;
-        rounds.push(FanoutRound {
-            round,
-            heard: lat.len(),
-            last_ms: (lat.len() == n).then(|| lat.last().map_or(0.0, |d| to_ms(*d))),
-            p50_ms: quantile_sorted(&lat, 0.5).map(to_ms),
-            p99_ms: quantile_sorted(&lat, 0.99).map(to_ms),
-            spread_ms: match (lat.first(), lat.last()) {
-                (Some(a), Some(b)) if lat.len() == n => Some(to_ms(b.saturating_sub(*a))),
-                _ => None,
-            },
-            write_ms: to_ms(reply.latency()),
-        });
         bar.inc(1);
         if needs_rearm && rearmed < n {
             // The next round would find some watchers unarmed and count them as missing.
             bar.finish();
             return Err(BenchError::Workload(format!(
-                "round {round}: only {rearmed} of {n} watchers re-armed within {:?}",
+                "round {i}: only {rearmed} of {n} watchers re-armed within {:?}",
                 a.round_timeout
             )));
         }
@@ -308,6 +304,37 @@ async fn coordinate(
         server_cpu_us_per_event,
         client_cpu_us_per_event,
     })
+}
+
+/// One measured round's numbers from when each watcher heard (`None`: never), and every
+/// delivery latency, sorted.
+fn round_summary(
+    round: u32,
+    start: Instant,
+    heard: &[Option<Instant>],
+    write_latency: Duration,
+) -> (FanoutRound, Vec<Duration>) {
+    let n = heard.len();
+    let mut lat: Vec<Duration> = heard
+        .iter()
+        .flatten()
+        .map(|t| t.saturating_duration_since(start))
+        .collect();
+    lat.sort();
+    let to_ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let summary = FanoutRound {
+        round,
+        heard: lat.len(),
+        last_ms: (lat.len() == n).then(|| lat.last().map_or(0.0, |d| to_ms(*d))),
+        p50_ms: quantile_sorted(&lat, 0.5).map(to_ms),
+        p99_ms: quantile_sorted(&lat, 0.99).map(to_ms),
+        spread_ms: match (lat.first(), lat.last()) {
+            (Some(a), Some(b)) if lat.len() == n => Some(to_ms(b.saturating_sub(*a))),
+            _ => None,
+        },
+        write_ms: to_ms(write_latency),
+    };
+    (summary, lat)
 }
 
 async fn recv_msg(
