@@ -126,7 +126,7 @@ impl Core {
                 }
                 self.stats.notifications_sent += 1;
                 self.stats.packets_sent += 1;
-                c.stage(frame.clone(), &mut self.flush_due);
+                c.send_now(frame.clone());
             }
         }
     }

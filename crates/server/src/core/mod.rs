@@ -113,6 +113,16 @@ impl Conn {
             Staged::Dropped => {}
         }
     }
+
+    /// Sends a notification now when nothing else is staged for this connection in this batch
+    /// (so a fan-out's first watchers hear before its last are reached); behind staged frames it
+    /// waits for their flush, keeping the order.
+    pub fn send_now(&mut self, frame: bytes::Bytes) {
+        self.packets_sent += 1;
+        if self.outbox.stage(frame) == Staged::FlushDue {
+            self.outbox.flush();
+        }
+    }
 }
 
 /// Who waits for an entry to be applied.
