@@ -166,17 +166,29 @@ async fn read_loop(
 
 async fn write_loop(wr: Arc<OwnedWriteHalf>, outbox: Arc<Outbox>, peer: SocketAddr) {
     let mut batch: Vec<Bytes> = Vec::new();
+    let overflowed = || {
+        tracing::warn!(%peer, "client is not reading its replies; outbound queue limit reached, disconnecting");
+    };
     loop {
         match outbox.next_batch(&mut batch).await {
-            Ok(()) => {
-                if let Err(e) = write_all_vectored(&wr, &mut batch).await {
+            Ok(()) => match write_all_vectored(&wr, &mut batch, &outbox).await {
+                Ok(()) => {}
+                Err(WriteStop::Overflow) => {
+                    overflowed();
+                    break;
+                }
+                Err(WriteStop::Stalled) => {
+                    tracing::info!(%peer, "closing: the client did not read its last replies within {CLOSE_DRAIN_TIMEOUT:?}");
+                    break;
+                }
+                Err(WriteStop::Io(e)) => {
                     tracing::debug!(%peer, error = %e, "write failed");
                     outbox.close();
                     break;
                 }
-            }
+            },
             Err(CloseReason::Overflow) => {
-                tracing::warn!(%peer, "client is not reading its replies; outbound queue limit reached, disconnecting");
+                overflowed();
                 break;
             }
             Err(CloseReason::Server) => break,
@@ -186,25 +198,61 @@ async fn write_loop(wr: Arc<OwnedWriteHalf>, outbox: Arc<Outbox>, peer: SocketAd
     // handle up on close).
 }
 
+/// Why the writer stopped before its frames were written.
+enum WriteStop {
+    Io(std::io::Error),
+    /// The outbox overflowed while the writer waited for the client to read.
+    Overflow,
+    /// The connection was closed and the client read nothing for [`CLOSE_DRAIN_TIMEOUT`].
+    Stalled,
+}
+
+/// How long the last frames of a closed connection (a closeSession reply, say) may wait for a
+/// client that does not read them.
+const CLOSE_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Writes every frame, as few vectored writes as the socket allows. Non-blocking writes on a
 /// shared half: the core's flushes write directly between two batches.
-async fn write_all_vectored(wr: &OwnedWriteHalf, frames: &mut Vec<Bytes>) -> std::io::Result<()> {
+async fn write_all_vectored(
+    wr: &OwnedWriteHalf,
+    frames: &mut Vec<Bytes>,
+    outbox: &Outbox,
+) -> Result<(), WriteStop> {
     let mut start = 0;
     while start < frames.len() {
         let end = (start + MAX_IOV).min(frames.len());
         let slices: Vec<IoSlice<'_>> = frames[start..end].iter().map(|b| IoSlice::new(b)).collect();
-        wr.writable().await?;
+        wait_writable(wr, outbox).await?;
         let n = match wr.try_write_vectored(&slices) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(0) => return Err(WriteStop::Io(std::io::ErrorKind::WriteZero.into())),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(WriteStop::Io(e)),
         };
         drop(slices);
         start += consume_written(&mut frames[start..], n);
     }
     frames.clear();
     Ok(())
+}
+
+/// Waits until the socket takes bytes again. A client that does not read must not hold the
+/// writer (and with it the connection and its maxClientCnxns slot) forever: an overflow ends
+/// the wait at once, a close bounds it by [`CLOSE_DRAIN_TIMEOUT`].
+async fn wait_writable(wr: &OwnedWriteHalf, outbox: &Outbox) -> Result<(), WriteStop> {
+    if outbox.closed().is_none() {
+        tokio::select! {
+            r = wr.writable() => return r.map_err(WriteStop::Io),
+            () = outbox.wait_closed() => {}
+        }
+    }
+    if outbox.closed() == Some(CloseReason::Overflow) {
+        return Err(WriteStop::Overflow);
+    }
+    match tokio::time::timeout(CLOSE_DRAIN_TIMEOUT, wr.writable()).await {
+        Ok(r) => r.map_err(WriteStop::Io),
+        Err(_) => Err(WriteStop::Stalled),
+    }
 }
 
 async fn answer_four_letter(cmd: &'static str, mut wr: OwnedWriteHalf, ctx: &ConnContext) {

@@ -2,8 +2,9 @@
 //!
 //! A server holding ten thousand mostly idle sessions must not keep a large read buffer for each
 //! one, so the buffer starts empty and grows only with bytes that actually arrive: an idle
-//! connection that has no partial frame holds no buffer at all, a connection in the middle of a
-//! large frame holds that frame. Frames are split off the buffer without copying.
+//! connection waiting for its next frame holds [`MIN_READ`] bytes of room, a connection in the
+//! middle of a large frame holds that frame. Frames are split off the buffer without copying,
+//! and a large frame's allocation goes with the frame: what follows it is copied out.
 //!
 //! Invariants:
 //! - A length below zero or over the limit is refused before anything is allocated for it.
@@ -78,9 +79,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     self.buf.advance(4);
                     let frame = self.buf.split_to(len).freeze();
                     if self.buf.is_empty() {
-                        // Nothing more has arrived: an idle connection keeps no buffer (the
-                        // frame owns what it was read into).
+                        // Nothing more has arrived: drop the handle on the frame's allocation
+                        // (the frame owns it now) so it is freed with the frame.
                         self.buf = BytesMut::new();
+                    } else if len > MAX_READ_STEP {
+                        // The start of the next frame shares a large frame's allocation, which
+                        // would outlive the frame: keep a copy of just those bytes instead.
+                        self.buf = BytesMut::from(&self.buf[..]);
                     }
                     return Ok(frame);
                 }
@@ -172,6 +177,29 @@ mod tests {
         let read = tokio::time::timeout(std::time::Duration::from_millis(50), r.next_frame()).await;
         assert!(read.is_err(), "no frame can be complete yet");
         assert!(r.buffer_capacity() <= 2 * MAX_READ_STEP);
+    }
+
+    #[tokio::test]
+    async fn bytes_after_a_large_frame_do_not_keep_its_allocation() {
+        let (mut tx, rx) = tokio::io::duplex(1 << 20);
+        let mut r = FrameReader::new(rx, 1 << 22);
+        let mut bytes = frame(&vec![3u8; 1 << 20]);
+        bytes.extend_from_slice(&[0, 0]); // half of the next length prefix
+        let writer = tokio::spawn(async move {
+            tx.write_all(&bytes).await.unwrap();
+            tx
+        });
+        let big = r.next_frame().await.unwrap();
+        assert_eq!(big.len(), 1 << 20);
+        let _tx = writer.await.unwrap();
+        // Give the reader a chance to have read the two trailing bytes, then check that what
+        // it keeps is a small buffer of its own, not a view into the frame's megabyte.
+        drop(big);
+        let pending = r.buf.len();
+        assert!(pending <= 2);
+        if pending > 0 {
+            assert!(r.buf.capacity() < MAX_READ_STEP, "{}", r.buf.capacity());
+        }
     }
 
     #[tokio::test]

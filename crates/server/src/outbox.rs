@@ -2,8 +2,9 @@
 //!
 //! The core pushes replies and notifications without ever waiting (it must not block on a slow
 //! client), so the queue is bounded in bytes instead: a push that would take it over the limit
-//! closes the connection. A client that stops reading therefore costs the server at most the
-//! limit, and is disconnected with a log line. Frames are `Bytes`, so a notification encoded once
+//! closes the connection. A client that stops reading therefore costs the server about twice the
+//! limit at most (the queue, plus the batch its writer task holds), and is disconnected with a
+//! log line: the writer stops waiting for the socket as soon as the outbox overflows. Frames are `Bytes`, so a notification encoded once
 //! is shared by every connection it goes to.
 //!
 //! The core works in batches: while it handles the requests and log events that are waiting, it

@@ -707,6 +707,52 @@ async fn max_client_cnxns_limits_connections_per_ip() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_gives_its_connection_up() {
+    // One connection per address: the next one is accepted only once the server has really let
+    // the non-reading client go, while that client still has not read a byte.
+    let s = TestServer::start_with(|c| {
+        c.max_outbound_bytes = 1 << 20;
+        c.max_client_cnxns = 1;
+    })
+    .await;
+    within(60, async {
+        let mut r = Raw::session(s.addr).await;
+        r.create("/big", &vec![1u8; 512 * 1024]).await;
+        // One request at a time, so each reply is flushed on its own: the socket fills, the
+        // writer task is left holding frames it cannot write, and the overflow comes while it
+        // waits (not all at once in one batch of the core).
+        for i in 0..200 {
+            let frame = Enc::new()
+                .i32(10 + i)
+                .i32(op::GET_DATA)
+                .raw(&body::path_watch("/big", false))
+                .done();
+            let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+            bytes.extend(frame);
+            if !r.try_send_bytes(&bytes).await {
+                // The server has dropped us already.
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            // Refused connections are closed without an answer.
+            if four_letter(s.addr, "ruok").await == "imok" {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the server still holds the connection of a client that stopped reading"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(r);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_disconnected() {
     let s = TestServer::start_with(|c| c.max_outbound_bytes = 1 << 20).await;
     within(60, async {

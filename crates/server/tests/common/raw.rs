@@ -174,6 +174,12 @@ impl Raw {
         self.stream.write_all(bytes).await.expect("write to server");
     }
 
+    /// Like [`Raw::send_bytes`], but reports whether the server still took them (it may have
+    /// closed the connection).
+    pub async fn try_send_bytes(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok()
+    }
+
     /// Writes one length-prefixed frame.
     pub async fn send_frame(&mut self, payload: &[u8]) {
         let mut b = (payload.len() as i32).to_be_bytes().to_vec();
