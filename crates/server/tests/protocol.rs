@@ -706,6 +706,18 @@ async fn max_client_cnxns_limits_connections_per_ip() {
     .await;
 }
 
+/// A length-prefixed getData of "/big" (no watch) with this xid.
+fn get_big_frame(xid: i32) -> Vec<u8> {
+    let frame = Enc::new()
+        .i32(xid)
+        .i32(op::GET_DATA)
+        .raw(&body::path_watch("/big", false))
+        .done();
+    let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+    bytes.extend(frame);
+    bytes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_gives_its_connection_up() {
     // One connection per address: the next one is accepted only once the server has really let
@@ -722,14 +734,7 @@ async fn a_client_that_stops_reading_gives_its_connection_up() {
         // writer task is left holding frames it cannot write, and the overflow comes while it
         // waits (not all at once in one batch of the core).
         for i in 0..200 {
-            let frame = Enc::new()
-                .i32(10 + i)
-                .i32(op::GET_DATA)
-                .raw(&body::path_watch("/big", false))
-                .done();
-            let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
-            bytes.extend(frame);
-            if !r.try_send_bytes(&bytes).await {
+            if !r.try_send_bytes(&get_big_frame(10 + i)).await {
                 // The server has dropped us already.
                 break;
             }
@@ -759,16 +764,7 @@ async fn a_client_that_stops_reading_is_disconnected() {
         let mut r = Raw::session(s.addr).await;
         r.create("/big", &vec![1u8; 512 * 1024]).await;
         // Ask for 200 copies (100 MB of replies) without reading any of them.
-        let mut batch = Vec::new();
-        for i in 0..200 {
-            let frame = Enc::new()
-                .i32(10 + i)
-                .i32(op::GET_DATA)
-                .raw(&body::path_watch("/big", false))
-                .done();
-            batch.extend((frame.len() as i32).to_be_bytes());
-            batch.extend(frame);
-        }
+        let batch: Vec<u8> = (0..200).flat_map(|i| get_big_frame(10 + i)).collect();
         r.send_bytes(&batch).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         // Now read: the server gave up on this connection long before 200 replies.
