@@ -13,49 +13,13 @@ use crate::error::{Error, Result};
 pub fn validate(path: &str, sequential: bool) -> Result<()> {
     if sequential {
         // The server appends a 10-digit counter; validate as if it were there.
-        return validate_inner(&format!("{path}1")).map_err(|why| bad(path, why));
+        return watchkeeper_proto::path::check(&format!("{path}1")).map_err(|why| bad(path, why));
     }
-    validate_inner(path).map_err(|why| bad(path, why))
+    watchkeeper_proto::path::check(path).map_err(|why| bad(path, why))
 }
 
 fn bad(path: &str, why: &str) -> Error {
     Error::BadArguments(format!("invalid path {path:?}: {why}"))
-}
-
-fn validate_inner(path: &str) -> std::result::Result<(), &'static str> {
-    if path.is_empty() {
-        return Err("path must not be empty");
-    }
-    if !path.starts_with('/') {
-        return Err("path must start with /");
-    }
-    if path.len() == 1 {
-        return Ok(());
-    }
-    if path.ends_with('/') {
-        return Err("path must not end with /");
-    }
-    for segment in path[1..].split('/') {
-        match segment {
-            "" => return Err("empty node name"),
-            "." | ".." => return Err("relative paths are not allowed"),
-            _ => {}
-        }
-        if segment.chars().any(forbidden_char) {
-            return Err("invalid character in node name");
-        }
-    }
-    Ok(())
-}
-
-/// The characters ZooKeeper refuses in a node name: NUL, control characters and the ranges
-/// its validator lists (surrogates/private use, and the specials block's last 16 code points).
-fn forbidden_char(c: char) -> bool {
-    let c = c as u32;
-    c <= 0x1f
-        || (0x7f..=0x9f).contains(&c)
-        || (0xd800..=0xf8ff).contains(&c)
-        || (0xfff0..=0xffff).contains(&c)
 }
 
 /// A chroot: the server-side path every client path is relative to. Empty means none.

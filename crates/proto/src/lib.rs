@@ -24,6 +24,7 @@ pub mod header;
 pub mod jute;
 mod message;
 pub mod multi;
+pub mod path;
 pub mod requests;
 pub mod responses;
 pub mod session;

@@ -1,9 +1,6 @@
-//! Znode path rules, as ZooKeeper's `PathUtils.validatePath` and the path splitting of its
-//! `PrepRequestProcessor` and `DataTree` apply them.
-//!
-//! ZooKeeper works on UTF-16 strings; a Rust `str` holds Unicode scalar values, so a character
-//! outside the Basic Multilingual Plane (a surrogate pair in Java) is rejected here exactly as
-//! ZooKeeper rejects its leading surrogate.
+//! Znode paths as the tree uses them: ZooKeeper's validation (shared with clients in
+//! `watchkeeper_proto::path`) and the path splitting of its `PrepRequestProcessor` and
+//! `DataTree`.
 
 use watchkeeper_proto::ErrorCode;
 
@@ -13,36 +10,10 @@ pub const ZOOKEEPER: &str = "/zookeeper";
 pub const QUOTA: &str = "/zookeeper/quota";
 pub const CONFIG: &str = "/zookeeper/config";
 
-/// Checks `path` against ZooKeeper's rules: absolute, no trailing slash (except "/"), no empty,
-/// "." or ".." segments, no NUL, control, private-use or non-BMP characters.
-/// Violations are `BadArguments`, as ZooKeeper answers them.
+/// Checks `path` against ZooKeeper's rules ([`watchkeeper_proto::path::check`]); violations
+/// are `BadArguments`, as ZooKeeper answers them.
 pub fn validate(path: &str) -> Result<(), ErrorCode> {
-    if is_valid(path) {
-        Ok(())
-    } else {
-        Err(ErrorCode::BadArguments)
-    }
-}
-
-fn is_valid(path: &str) -> bool {
-    let Some(rest) = path.strip_prefix('/') else {
-        return false;
-    };
-    if rest.is_empty() {
-        return true;
-    }
-    // Splitting the remainder gives every segment; a trailing slash or "//" shows up as an
-    // empty segment, which ZooKeeper rejects either as "ends with /" or "empty node name".
-    rest.split('/')
-        .all(|seg| !seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(is_allowed_char))
-}
-
-/// ZooKeeper's forbidden ranges, on UTF-16 code units: NUL, U+0001–U+001F, U+007F–U+009F,
-/// U+D800–U+F8FF (surrogates and private use) and U+FFF0–U+FFFF. Anything beyond U+FFFF is a
-/// surrogate pair in Java and so forbidden too.
-fn is_allowed_char(c: char) -> bool {
-    let c = c as u32;
-    !(c <= 0x1f || (0x7f..=0x9f).contains(&c) || (0xd800..=0xf8ff).contains(&c) || c >= 0xfff0)
+    watchkeeper_proto::path::check(path).map_err(|_| ErrorCode::BadArguments)
 }
 
 /// The parent of a valid path: `None` for "/" (and for anything without a slash).
