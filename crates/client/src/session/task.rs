@@ -389,16 +389,7 @@ impl Task {
                     auth,
                     reply,
                     ..
-                } => self.send_auth(
-                    &mut online,
-                    scheme.clone(),
-                    auth.clone(),
-                    AuthWaiter::User {
-                        scheme,
-                        auth,
-                        reply,
-                    },
-                ),
+                } => self.send_user_auth(&mut online, scheme, auth, reply),
             }
         }
 
@@ -528,16 +519,7 @@ impl Task {
                 if self.closing.is_some() {
                     let _ = reply.send(Err(Error::Closed));
                 } else {
-                    self.send_auth(
-                        online,
-                        scheme.clone(),
-                        auth.clone(),
-                        AuthWaiter::User {
-                            scheme,
-                            auth,
-                            reply,
-                        },
-                    );
+                    self.send_user_auth(online, scheme, auth, reply);
                 }
             }
             Some(Command::RemovePersistent { id }) => {
@@ -640,6 +622,22 @@ impl Task {
             watcher_type: WatcherType::Any.as_i32(),
         });
         self.send_pending(online, &request, PendingKind::RemoveAny);
+    }
+
+    /// Sends a caller's auth packet; the caller hears the server's answer on `reply`.
+    fn send_user_auth(
+        &mut self,
+        online: &mut Online,
+        scheme: String,
+        auth: Vec<u8>,
+        reply: oneshot::Sender<Result<()>>,
+    ) {
+        let waiter = AuthWaiter::User {
+            scheme: scheme.clone(),
+            auth: auth.clone(),
+            reply,
+        };
+        self.send_auth(online, scheme, auth, waiter);
     }
 
     fn send_auth(
