@@ -45,22 +45,16 @@ impl Mutex {
 
     /// Waits for the lock.
     pub async fn lock(&self) -> Result<LockGuard> {
-        let guard = acquire(
-            &self.client,
-            &self.path,
-            KIND,
-            b"",
-            &[KIND],
-            first_in_line,
-            None,
-        )
-        .await?;
+        let guard = self.acquire_until(None).await?;
         guard.ok_or(crate::Error::Timeout)
     }
 
     /// Waits for the lock at most `timeout`; `None` if it was not acquired in time.
     pub async fn try_lock_for(&self, timeout: Duration) -> Result<Option<LockGuard>> {
-        let deadline = Instant::now() + timeout;
+        self.acquire_until(Some(Instant::now() + timeout)).await
+    }
+
+    async fn acquire_until(&self, deadline: Option<Instant>) -> Result<Option<LockGuard>> {
         acquire(
             &self.client,
             &self.path,
@@ -68,7 +62,7 @@ impl Mutex {
             b"",
             &[KIND],
             first_in_line,
-            Some(deadline),
+            deadline,
         )
         .await
     }
