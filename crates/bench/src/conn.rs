@@ -338,20 +338,16 @@ impl Connection {
     /// racing it against something else.
     pub async fn recv_until(&mut self, deadline: Instant) -> Result<Option<Incoming>, BenchError> {
         loop {
-            if let Some(frame) = self.decode_frame()? {
-                if let Some(incoming) = self.handle(frame)? {
-                    return Ok(Some(incoming));
-                }
-                continue;
+            if let Some(incoming) = self.next_buffered()? {
+                return Ok(Some(incoming));
             }
             let now = Instant::now();
             if now >= deadline {
                 return Ok(None);
             }
-            let ping_at = self.last_send + self.ping_interval;
+            let ping_at = self.ping_due();
             if now >= ping_at {
-                self.push(xid::PING, &Request::Ping, 0, true)?;
-                self.flush().await?;
+                self.ping().await?;
                 continue;
             }
             self.read_some(deadline.min(ping_at)).await?;
@@ -363,23 +359,38 @@ impl Connection {
     /// a caller may race it against its own timers and stop signal.
     pub async fn recv(&mut self) -> Result<Incoming, BenchError> {
         loop {
-            if let Some(frame) = self.decode_frame()? {
-                if let Some(incoming) = self.handle(frame)? {
-                    return Ok(incoming);
-                }
-                continue;
+            if let Some(incoming) = self.next_buffered()? {
+                return Ok(incoming);
             }
             self.reserve_read_room();
-            match self.reader.read_buf(&mut self.rbuf).await {
-                Ok(0) => return Err(BenchError::Closed { addr: self.addr }),
-                Ok(_) => self.last_read = Instant::now(),
-                Err(source) => {
-                    return Err(BenchError::Io {
-                        addr: self.addr,
-                        source,
-                    });
-                }
+            let read = self.reader.read_buf(&mut self.rbuf).await;
+            self.account_read(read)?;
+        }
+    }
+
+    /// The next reply or notification already in the receive buffer (pings' replies are
+    /// swallowed on the way).
+    fn next_buffered(&mut self) -> Result<Option<Incoming>, BenchError> {
+        while let Some(frame) = self.decode_frame()? {
+            if let Some(incoming) = self.handle(frame)? {
+                return Ok(Some(incoming));
             }
+        }
+        Ok(None)
+    }
+
+    /// Notes what a read into the receive buffer returned.
+    fn account_read(&mut self, read: std::io::Result<usize>) -> Result<(), BenchError> {
+        match read {
+            Ok(0) => Err(BenchError::Closed { addr: self.addr }),
+            Ok(_) => {
+                self.last_read = Instant::now();
+                Ok(())
+            }
+            Err(source) => Err(BenchError::Io {
+                addr: self.addr,
+                source,
+            }),
         }
     }
 
@@ -438,7 +449,6 @@ impl Connection {
     /// Reads whatever is available into the receive buffer, waiting until `until` at most.
     async fn read_some(&mut self, until: Instant) -> Result<(), BenchError> {
         self.reserve_read_room();
-        let addr = self.addr;
         if self.read_timer_at != until {
             self.read_timer.as_mut().reset(until.into());
             self.read_timer_at = until;
@@ -448,14 +458,7 @@ impl Connection {
             read = self.reader.read_buf(&mut self.rbuf) => read,
             () = self.read_timer.as_mut() => return Ok(()),
         };
-        match read {
-            Ok(0) => Err(BenchError::Closed { addr }),
-            Ok(_) => {
-                self.last_read = Instant::now();
-                Ok(())
-            }
-            Err(source) => Err(BenchError::Io { addr, source }),
-        }
+        self.account_read(read)
     }
 
     async fn read_frame(&mut self, deadline: Instant, during: &str) -> Result<Bytes, BenchError> {
