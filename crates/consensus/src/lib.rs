@@ -1,0 +1,14 @@
+//! Watchkeeper's replication, on openraft. This is the only crate that names openraft types:
+//! the server talks to it through [`Consensus`] and the [`ApplyEvent`]s it receives.
+//!
+//! Parts:
+//! - `types`: the Raft type configuration, proposals, peer addresses, forwarded requests.
+//! - `log_store`: Raft log storage on `watchkeeper-log` (group commit kept).
+//! - `state_machine`: the bridge that hands committed entries to the server core and asks it
+//!   for snapshots.
+//! - `net`: the peer transport (plain TCP, length-prefixed postcard frames).
+//! - `node`: starting a member, proposing, forwarding to the leader, status.
+
+pub mod types;
+
+pub use types::{ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig};
