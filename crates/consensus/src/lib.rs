@@ -9,6 +9,12 @@
 //! - `net`: the peer transport (plain TCP, length-prefixed postcard frames).
 //! - `node`: starting a member, proposing, forwarding to the leader, status.
 
+pub mod config;
+pub mod error;
+pub mod log_store;
+pub mod snapshot;
+pub mod state_machine;
+pub mod status;
 pub mod types;
 
 pub use types::{ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig};

@@ -129,3 +129,4 @@ pub enum ForwardResponse {
 /// `snapshot.rs`), shared cheaply between the state machine and the transport.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnapshotData(pub Bytes);
+pub type Snapshot = openraft::type_config::alias::SnapshotOf<TypeConfig, SnapshotData>;

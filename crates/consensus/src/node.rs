@@ -1,0 +1,494 @@
+//! Starting a member and talking to it: proposing, `sync`'s read index, session touches,
+//! leadership hand-over, status.
+//!
+//! The server core never blocks on Raft. It hands work to [`Consensus`] through non-blocking
+//! calls and hears back through [`Event`]s and [`ApplyEvent`]s:
+//!
+//! ```text
+//! core ──propose/read_index/touch──▶ submitter task ──▶ local Raft (leader)
+//!                                                   └─▶ forward connection ──▶ leader's Raft
+//! core ◀──ApplyEvent (committed entries, snapshots)── state machine (every member)
+//! core ◀──Event (rejected proposals, read indexes, touches at the leader)
+//! ```
+//!
+//! Invariants:
+//! - Proposals of one member reach the leader in the order the core proposed them: one task
+//!   submits them, and a forward connection is processed in order by the leader.
+//! - A proposal reported [`Event::Rejected`] was never appended (or was discarded from the log):
+//!   it will never be applied. One whose fate is unknown (the forward connection broke) is
+//!   reported [`Event::Unknown`]; it may still be applied, and the core must not wait for it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::MemberConfig;
+use crate::error::ConsensusError;
+use crate::log_store::{LogStore, Opened};
+use crate::net::{ForwardClient, ForwardCompletion, PeerNetwork, PeerService};
+use crate::state_machine::{ApplyEvent, StateMachine};
+use crate::status::{Role, Status};
+use crate::types::{
+    ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotMeta, TypeConfig,
+};
+
+/// The Raft node of one member.
+pub type Raft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// What the member tells the core besides applying entries.
+#[derive(Debug)]
+pub enum Event {
+    /// These proposals of ours (by `seq`) will never be applied.
+    Rejected(Vec<u64>),
+    /// The fate of these proposals is unknown (the leader was lost with them in flight).
+    Unknown(Vec<u64>),
+    /// The leader's commit point for a `sync`, or why none could be had.
+    ReadIndex { token: u64, index: Result<u64, String> },
+    /// At the leader: sessions another member heard from.
+    Touch(Vec<(i64, u32)>),
+}
+
+/// A member opened from its data directory, not yet running.
+pub struct Member {
+    cfg: MemberConfig,
+    store: LogStore,
+    snapshot: Option<(SnapshotMeta, Bytes)>,
+}
+
+/// The state the core starts from: the newest snapshot's state bytes and its last index.
+pub struct StartState {
+    pub index: u64,
+    pub state: Bytes,
+}
+
+impl Member {
+    /// Opens the data directory: the log, the Raft state, the newest snapshot.
+    pub fn open(cfg: MemberConfig) -> Result<(Member, Option<StartState>), ConsensusError> {
+        if cfg.me().is_none() {
+            return Err(ConsensusError::Config(format!(
+                "this server's id {} is not among the configured members ({:?})",
+                cfg.id,
+                cfg.members.keys().collect::<Vec<_>>()
+            )));
+        }
+        let Opened { store, snapshot } = LogStore::open(&cfg.data_dir, cfg.retain_snapshots)?;
+        let start = snapshot.as_ref().map(|(meta, state)| StartState {
+            index: meta.last_log_id.map_or(0, |l| l.index()),
+            state: state.clone(),
+        });
+        Ok((
+            Member {
+                cfg,
+                store,
+                snapshot,
+            },
+            start,
+        ))
+    }
+
+    /// Starts Raft and, in an ensemble, the peer listeners. `core` receives committed entries
+    /// (starting with those after the snapshot that were committed before a restart), `events`
+    /// everything else. Returns once the entries known committed at start are applied.
+    pub async fn start(
+        self,
+        core: mpsc::Sender<ApplyEvent>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> Result<Consensus, ConsensusError> {
+        let Member {
+            cfg,
+            mut store,
+            snapshot,
+        } = self;
+        use openraft::storage::{RaftLogReader, RaftLogStorage};
+        let raft_cfg = Arc::new(cfg.raft_config().map_err(ConsensusError::Config)?);
+        let me = cfg.me().cloned().unwrap_or_default();
+        let bind_ip: IpAddr = me.host.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let committed = store.read_committed().await.ok().flatten();
+        let pristine = store.read_vote().await.ok().flatten().is_none()
+            && store
+                .get_log_state()
+                .await
+                .map(|s| s.last_log_id.is_none())
+                .unwrap_or(false);
+        let sm = StateMachine::new(core, cfg.data_dir.clone(), snapshot);
+        let network = PeerNetwork::new(cfg.id, bind_ip);
+        let raft = Raft::new(cfg.id, raft_cfg, network, store, sm)
+            .await
+            .map_err(|e| ConsensusError::Fatal(e.to_string()))?;
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let leader_contact = Arc::new(Mutex::new(None));
+        let mut tasks = Vec::new();
+        if !cfg.is_standalone() {
+            let quorum = bind(&me.host, me.quorum_port).await?;
+            let election = bind(&me.host, me.election_port).await?;
+            let service = Arc::new(Service {
+                raft: raft.clone(),
+                events: events.clone(),
+                leader_contact: leader_contact.clone(),
+            });
+            tasks.push(tokio::spawn(crate::net::serve(
+                quorum,
+                election,
+                service,
+                shutdown_rx.clone(),
+            )));
+        }
+        if pristine {
+            let voters: BTreeMap<NodeId, PeerNode> = cfg
+                .members
+                .iter()
+                .filter(|(_, n)| !n.observer)
+                .map(|(id, n)| (*id, n.clone()))
+                .collect();
+            // Every pristine member initializes with the same voters, which openraft allows.
+            if let Err(e) = raft.initialize(voters).await {
+                tracing::debug!(error = %e, "initialize");
+            }
+        }
+        if let Some(c) = committed {
+            // Reads must not see a state older than what this member acknowledged before.
+            let _ = raft
+                .wait(Some(Duration::from_secs(60)))
+                .applied_index_at_least(Some(c.index()), "recovery")
+                .await;
+        }
+
+        let standalone = cfg.is_standalone();
+        let (status_tx, status_rx) = watch::channel(Status::from_metrics(
+            &raft.metrics().borrow().clone(),
+            standalone,
+        ));
+        tasks.push(tokio::spawn(publish_status(
+            raft.clone(),
+            status_tx,
+            standalone,
+            shutdown_rx.clone(),
+        )));
+        let (submit_tx, submit_rx) = mpsc::unbounded_channel();
+        tasks.push(tokio::spawn(
+            Submitter {
+                raft: raft.clone(),
+                id: cfg.id,
+                bind_ip,
+                events,
+                clients: HashMap::new(),
+                leader_wait: cfg.timing.election_max * 2,
+            }
+            .run(submit_rx, status_rx.clone()),
+        ));
+        Ok(Consensus {
+            raft,
+            id: cfg.id,
+            submit: submit_tx,
+            status: status_rx,
+            shutdown,
+            tasks,
+            leader_contact,
+        })
+    }
+}
+
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, ConsensusError> {
+    let addr = format!("{host}:{port}");
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ConsensusError::Bind { addr, source })
+}
+
+/// Keeps the published [`Status`] in step with openraft's metrics.
+async fn publish_status(
+    raft: Raft,
+    tx: watch::Sender<Status>,
+    standalone: bool,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut metrics = raft.metrics();
+    loop {
+        let status = Status::from_metrics(&metrics.borrow_and_update().clone(), standalone);
+        tx.send_replace(status);
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { break },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+enum Submit {
+    Propose(Vec<Proposal>),
+    ReadIndex(u64),
+    Touch(Vec<(i64, u32)>),
+}
+
+/// A running member.
+pub struct Consensus {
+    raft: Raft,
+    id: NodeId,
+    submit: mpsc::UnboundedSender<Submit>,
+    status: watch::Receiver<Status>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    leader_contact: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Consensus {
+    /// This member's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Proposes entries, in order. Never blocks; the outcome arrives as an apply or an
+    /// [`Event`].
+    pub fn propose(&self, batch: Vec<Proposal>) {
+        if !batch.is_empty() {
+            let _ = self.submit.send(Submit::Propose(batch));
+        }
+    }
+
+    /// Asks for the leader's commit point; answered by [`Event::ReadIndex`] with `token`.
+    pub fn read_index(&self, token: u64) {
+        let _ = self.submit.send(Submit::ReadIndex(token));
+    }
+
+    /// Tells the leader these sessions are alive (from a non-leader).
+    pub fn touch(&self, sessions: Vec<(i64, u32)>) {
+        if !sessions.is_empty() {
+            let _ = self.submit.send(Submit::Touch(sessions));
+        }
+    }
+
+    /// The member's status, kept current.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// When this member (not the leader) last heard from a leader.
+    pub fn last_leader_contact(&self) -> Option<Instant> {
+        *self.leader_contact.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// If this member leads an ensemble, hands leadership to the most up-to-date voter and waits
+    /// (at most `within`) until another member leads. Returns whether it did.
+    pub async fn hand_over_leadership(&self, within: Duration) -> bool {
+        let status = self.status.borrow().clone();
+        if status.role != Role::Leader {
+            return false;
+        }
+        let voters: Vec<NodeId> = status.members.voters.iter().map(|(id, _)| *id).collect();
+        let Some(best) = status
+            .followers
+            .iter()
+            .filter(|f| voters.contains(&f.id))
+            .max_by_key(|f| f.matched)
+            .map(|f| f.id)
+        else {
+            return false;
+        };
+        if self.raft.trigger().transfer_leader(best).await.is_err() {
+            return false;
+        }
+        let me = self.id;
+        self.raft
+            .wait(Some(within))
+            .metrics(
+                |m| m.current_leader.is_some_and(|l| l != me),
+                "leadership handed over",
+            )
+            .await
+            .is_ok()
+    }
+
+    /// Stops Raft and the peer listeners.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.raft.shutdown().await;
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Submits the core's work to the leader, wherever it is.
+struct Submitter {
+    raft: Raft,
+    id: NodeId,
+    bind_ip: IpAddr,
+    events: mpsc::UnboundedSender<Event>,
+    clients: HashMap<NodeId, Arc<ForwardClient>>,
+    /// How long work waits for a leader before it is refused.
+    leader_wait: Duration,
+}
+
+impl Submitter {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Submit>, status: watch::Receiver<Status>) {
+        while let Some(work) = rx.recv().await {
+            let leader = self.leader(status.clone()).await;
+            match work {
+                Submit::Propose(batch) => self.propose(leader, batch).await,
+                Submit::ReadIndex(token) => self.read_index(leader, token),
+                Submit::Touch(sessions) => {
+                    if let Some((id, node)) = leader
+                        && id != self.id
+                    {
+                        let client = self.client(id, &node);
+                        tokio::spawn(async move {
+                            let _ = client.call(ForwardRequest::Touch(sessions)).await;
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The current leader, waiting up to `leader_wait` for one.
+    async fn leader(&self, mut status: watch::Receiver<Status>) -> Option<(NodeId, PeerNode)> {
+        let found = tokio::time::timeout(self.leader_wait, async {
+            loop {
+                let s = status.borrow_and_update().clone();
+                if let Some(l) = s.leader
+                    && !matches!(s.role, Role::Looking | Role::Stopped)
+                {
+                    let node = s
+                        .members
+                        .voters
+                        .iter()
+                        .chain(&s.members.observers)
+                        .find(|(id, _)| *id == l)
+                        .map(|(_, n)| n.clone())
+                        .unwrap_or_default();
+                    return Some((l, node));
+                }
+                if status.changed().await.is_err() {
+                    return None;
+                }
+            }
+        })
+        .await;
+        found.ok().flatten()
+    }
+
+    fn client(&mut self, id: NodeId, node: &PeerNode) -> Arc<ForwardClient> {
+        self.clients
+            .entry(id)
+            .or_insert_with(|| Arc::new(ForwardClient::new(self.id, self.bind_ip, node.clone())))
+            .clone()
+    }
+
+    async fn propose(&mut self, leader: Option<(NodeId, PeerNode)>, batch: Vec<Proposal>) {
+        let seqs: Vec<u64> = batch.iter().map(|p| p.seq).collect();
+        match leader {
+            None => {
+                let _ = self.events.send(Event::Rejected(seqs));
+            }
+            Some((id, _)) if id == self.id => {
+                let completion = submit_local(&self.raft, batch).await;
+                let events = self.events.clone();
+                tokio::spawn(async move {
+                    if let ForwardResponse::Proposed { rejected } = completion.await
+                        && !rejected.is_empty()
+                    {
+                        let _ = events.send(Event::Rejected(rejected));
+                    }
+                });
+            }
+            Some((id, node)) => {
+                let client = self.client(id, &node);
+                // One batch in flight per member keeps the order; the next batch gathers
+                // whatever arrives meanwhile.
+                match client.call(ForwardRequest::Propose(batch)).await {
+                    Ok(ForwardResponse::Proposed { rejected }) => {
+                        if !rejected.is_empty() {
+                            let _ = self.events.send(Event::Rejected(rejected));
+                        }
+                    }
+                    Ok(other) => {
+                        tracing::warn!(?other, "the leader answered a proposal with something else");
+                        let _ = self.events.send(Event::Unknown(seqs));
+                    }
+                    Err(e) => {
+                        tracing::info!(leader = id, error = %e, "forwarding to the leader failed");
+                        self.clients.remove(&id);
+                        let _ = self.events.send(Event::Unknown(seqs));
+                    }
+                }
+            }
+        }
+    }
+
+    fn read_index(&mut self, leader: Option<(NodeId, PeerNode)>, token: u64) {
+        let events = self.events.clone();
+        match leader {
+            None => {
+                let _ = events.send(Event::ReadIndex {
+                    token,
+                    index: Err("no leader".into()),
+                });
+            }
+            Some((id, _)) if id == self.id => {
+                let raft = self.raft.clone();
+                tokio::spawn(async move {
+                    let index = local_read_index(&raft).await;
+                    let _ = events.send(Event::ReadIndex { token, index });
+                });
+            }
+            Some((id, node)) => {
+                let client = self.client(id, &node);
+                tokio::spawn(async move {
+                    let index = match client.call(ForwardRequest::ReadIndex).await {
+                        Ok(ForwardResponse::ReadIndex(r)) => r,
+                        Ok(other) => Err(format!("unexpected answer {other:?}")),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    let _ = events.send(Event::ReadIndex { token, index });
+                });
+            }
+        }
+    }
+}
+
+/// Takes proposals into the local Raft (which must lead): the returned future resolves once
+/// every one is applied or refused, with the refused ones' `seq`s.
+async fn submit_local(raft: &Raft, batch: Vec<Proposal>) -> ForwardCompletion {
+    let seqs: Vec<u64> = batch.iter().map(|p| p.seq).collect();
+    match raft.client_write_many(batch).await {
+        Err(e) => {
+            tracing::warn!(error = %e, "Raft refused proposals");
+            Box::pin(async move { ForwardResponse::Proposed { rejected: seqs } })
+        }
+        Ok(mut results) => Box::pin(async move {
+            let mut rejected = Vec::new();
+            let mut i = 0;
+            while let Some(r) = results.next().await {
+                if !matches!(r, Ok(Ok(_)))
+                    && let Some(seq) = seqs.get(i)
+                {
+                    rejected.push(*seq);
+                }
+                i += 1;
+            }
+            // Results that never came (Raft stopped) are refusals too.
+            rejected.extend(seqs.iter().skip(i));
+            ForwardResponse::Proposed { rejected }
+        }),
+    }
+}
+
+async fn local_read_index(raft: &Raft) -> Result<u64, String> {
+    raft.ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+        .await
+        .map(|r| r.index())
+        .map_err(|e| e.to_string())
+}
+
+/// Answers peers: Raft's RPCs go to the local Raft, forwarded work is done here as the leader.
+struct Service {
+    raft: Raft,
+    events: mpsc::UnboundedSender<Event>,
+    leader_contact: Arc<Mutex<Option<Instant>>>,
+}
