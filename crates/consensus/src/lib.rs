@@ -12,9 +12,12 @@
 pub mod config;
 pub mod error;
 pub mod log_store;
+pub mod net;
+pub mod node;
 pub mod snapshot;
 pub mod state_machine;
 pub mod status;
 pub mod types;
 
+pub use error::ConsensusError;
 pub use types::{ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig};

@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use crate::config::MemberConfig;
 use crate::error::ConsensusError;
 use crate::log_store::{LogStore, Opened};
-use crate::net::{ForwardClient, ForwardCompletion, PeerNetwork, PeerService};
+use crate::net::{ForwardClient, ForwardCompletion, NetConfig, PeerNetwork, PeerService};
 use crate::state_machine::{ApplyEvent, StateMachine};
 use crate::status::{Role, Status};
 use crate::types::{
@@ -54,11 +54,15 @@ pub enum Event {
     Touch(Vec<(i64, u32)>),
 }
 
-/// A member opened from its data directory, not yet running.
+/// A member opened from its data directory, not yet running. Its [`Handle`] can be given to
+/// the core before [`Member::start`]: what the core submits meanwhile waits.
 pub struct Member {
     cfg: MemberConfig,
     store: LogStore,
     snapshot: Option<(SnapshotMeta, Bytes)>,
+    handle: Handle,
+    submit_rx: mpsc::UnboundedReceiver<Submit>,
+    status_tx: watch::Sender<Status>,
 }
 
 /// The state the core starts from: the newest snapshot's state bytes and its last index.
@@ -82,14 +86,30 @@ impl Member {
             index: meta.last_log_id.map_or(0, |l| l.index()),
             state: state.clone(),
         });
+        let (submit, submit_rx) = mpsc::unbounded_channel();
+        let (status_tx, status) = watch::channel(Status::starting(cfg.id));
+        let handle = Handle {
+            id: cfg.id,
+            submit,
+            status,
+            leader_contact: Arc::new(Mutex::new(None)),
+        };
         Ok((
             Member {
                 cfg,
                 store,
                 snapshot,
+                handle,
+                submit_rx,
+                status_tx,
             },
             start,
         ))
+    }
+
+    /// The handle the core uses; valid before and after [`Member::start`].
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
     /// Starts Raft and, in an ensemble, the peer listeners. `core` receives committed entries
@@ -104,6 +124,9 @@ impl Member {
             cfg,
             mut store,
             snapshot,
+            handle,
+            submit_rx,
+            status_tx,
         } = self;
         use openraft::storage::{RaftLogReader, RaftLogStorage};
         let raft_cfg = Arc::new(cfg.raft_config().map_err(ConsensusError::Config)?);
@@ -117,13 +140,13 @@ impl Member {
                 .map(|s| s.last_log_id.is_none())
                 .unwrap_or(false);
         let sm = StateMachine::new(core, cfg.data_dir.clone(), snapshot);
-        let network = PeerNetwork::new(cfg.id, bind_ip);
+        let network = PeerNetwork::new(cfg.id, bind_ip, NetConfig::default());
         let raft = Raft::new(cfg.id, raft_cfg, network, store, sm)
             .await
             .map_err(|e| ConsensusError::Fatal(e.to_string()))?;
 
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let leader_contact = Arc::new(Mutex::new(None));
+        let leader_contact = handle.leader_contact.clone();
         let mut tasks = Vec::new();
         if !cfg.is_standalone() {
             let quorum = bind(&me.host, me.quorum_port).await?;
@@ -161,17 +184,13 @@ impl Member {
         }
 
         let standalone = cfg.is_standalone();
-        let (status_tx, status_rx) = watch::channel(Status::from_metrics(
-            &raft.metrics().borrow().clone(),
-            standalone,
-        ));
+        let status_rx = handle.status.clone();
         tasks.push(tokio::spawn(publish_status(
             raft.clone(),
             status_tx,
             standalone,
             shutdown_rx.clone(),
         )));
-        let (submit_tx, submit_rx) = mpsc::unbounded_channel();
         tasks.push(tokio::spawn(
             Submitter {
                 raft: raft.clone(),
@@ -185,12 +204,9 @@ impl Member {
         ));
         Ok(Consensus {
             raft,
-            id: cfg.id,
-            submit: submit_tx,
-            status: status_rx,
+            handle,
             shutdown,
             tasks,
-            leader_contact,
         })
     }
 }
@@ -226,18 +242,16 @@ enum Submit {
     Touch(Vec<(i64, u32)>),
 }
 
-/// A running member.
-pub struct Consensus {
-    raft: Raft,
+/// What the core holds: non-blocking submission and the member's status. Cheap to clone.
+#[derive(Clone)]
+pub struct Handle {
     id: NodeId,
     submit: mpsc::UnboundedSender<Submit>,
     status: watch::Receiver<Status>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
     leader_contact: Arc<Mutex<Option<Instant>>>,
 }
 
-impl Consensus {
+impl Handle {
     /// This member's id.
     pub fn id(&self) -> NodeId {
         self.id
@@ -263,20 +277,39 @@ impl Consensus {
         }
     }
 
-    /// The member's status, kept current.
-    pub fn status(&self) -> watch::Receiver<Status> {
+    /// The member's status as last published.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver of the member's status, for waiting on changes.
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
         self.status.clone()
     }
 
-    /// When this member (not the leader) last heard from a leader.
+    /// When this member last heard from a leader (stamped by the transport).
     pub fn last_leader_contact(&self) -> Option<Instant> {
         *self.leader_contact.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running member.
+pub struct Consensus {
+    raft: Raft,
+    handle: Handle,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Consensus {
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
     }
 
     /// If this member leads an ensemble, hands leadership to the most up-to-date voter and waits
     /// (at most `within`) until another member leads. Returns whether it did.
     pub async fn hand_over_leadership(&self, within: Duration) -> bool {
-        let status = self.status.borrow().clone();
+        let status = self.handle.status();
         if status.role != Role::Leader {
             return false;
         }
@@ -293,7 +326,7 @@ impl Consensus {
         if self.raft.trigger().transfer_leader(best).await.is_err() {
             return false;
         }
-        let me = self.id;
+        let me = self.handle.id;
         self.raft
             .wait(Some(within))
             .metrics(
@@ -376,7 +409,15 @@ impl Submitter {
     fn client(&mut self, id: NodeId, node: &PeerNode) -> Arc<ForwardClient> {
         self.clients
             .entry(id)
-            .or_insert_with(|| Arc::new(ForwardClient::new(self.id, self.bind_ip, node.clone())))
+            .or_insert_with(|| {
+                Arc::new(ForwardClient::new(
+                    self.id,
+                    id,
+                    node.clone(),
+                    self.bind_ip,
+                    NetConfig::default(),
+                ))
+            })
             .clone()
     }
 
@@ -491,4 +532,86 @@ struct Service {
     raft: Raft,
     events: mpsc::UnboundedSender<Event>,
     leader_contact: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Service {
+    fn stamp_leader_contact(&self) {
+        *self.leader_contact.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+}
+
+type RpcResult<T> = Result<T, openraft::error::RaftError<TypeConfig>>;
+
+impl PeerService for Service {
+    fn id(&self) -> NodeId {
+        self.raft.node_id().to_owned()
+    }
+
+    async fn append_entries(
+        &self,
+        rpc: openraft::raft::AppendEntriesRequest<TypeConfig>,
+    ) -> RpcResult<openraft::raft::AppendEntriesResponse<TypeConfig>> {
+        let r = self.raft.append_entries(rpc).await;
+        if matches!(r, Ok(openraft::raft::AppendEntriesResponse::Success)) {
+            // A leader this member accepts is in touch (heartbeats arrive as append_entries).
+            self.stamp_leader_contact();
+        }
+        r
+    }
+
+    async fn vote(
+        &self,
+        rpc: openraft::raft::VoteRequest<TypeConfig>,
+    ) -> RpcResult<openraft::raft::VoteResponse<TypeConfig>> {
+        self.raft.vote(rpc).await
+    }
+
+    async fn pre_vote(
+        &self,
+        rpc: openraft::raft::VoteRequest<TypeConfig>,
+    ) -> RpcResult<openraft::raft::VoteResponse<TypeConfig>> {
+        self.raft.pre_vote(rpc).await
+    }
+
+    async fn install_full_snapshot(
+        &self,
+        vote: crate::types::Vote,
+        snapshot: crate::types::Snapshot,
+    ) -> Result<openraft::raft::SnapshotResponse<TypeConfig>, openraft::error::Fatal<TypeConfig>>
+    {
+        let r = self.raft.install_full_snapshot(vote, snapshot).await;
+        if r.is_ok() {
+            self.stamp_leader_contact();
+        }
+        r
+    }
+
+    async fn transfer_leader(
+        &self,
+        req: openraft::raft::TransferLeaderRequest<TypeConfig>,
+    ) -> Result<openraft::raft::TransferLeaderResponse<TypeConfig>, openraft::error::Fatal<TypeConfig>>
+    {
+        self.raft.handle_transfer_leader(req).await
+    }
+
+    async fn forward(&self, from: NodeId, req: ForwardRequest) -> ForwardCompletion {
+        match req {
+            ForwardRequest::Propose(batch) => {
+                if !self.raft.is_leader() {
+                    let rejected = batch.iter().map(|p| p.seq).collect();
+                    return Box::pin(async move { ForwardResponse::Proposed { rejected } });
+                }
+                submit_local(&self.raft, batch).await
+            }
+            ForwardRequest::ReadIndex => {
+                let raft = self.raft.clone();
+                Box::pin(async move { ForwardResponse::ReadIndex(local_read_index(&raft).await) })
+            }
+            ForwardRequest::Touch(sessions) => {
+                tracing::trace!(from, sessions = sessions.len(), "touches");
+                let _ = self.events.send(Event::Touch(sessions));
+                Box::pin(async { ForwardResponse::Touched })
+            }
+        }
+    }
 }

@@ -65,6 +65,22 @@ pub struct Status {
 }
 
 impl Status {
+    /// Before Raft runs.
+    pub(crate) fn starting(id: NodeId) -> Status {
+        Status {
+            id,
+            role: Role::Looking,
+            leader: None,
+            term: 0,
+            last_log_index: 0,
+            committed: 0,
+            last_applied: 0,
+            members: Members::default(),
+            followers: Vec::new(),
+            quorum_acked: None,
+        }
+    }
+
     pub(crate) fn from_metrics(m: &openraft::RaftMetrics<TypeConfig>, standalone: bool) -> Status {
         use openraft::ServerState;
         let members = crate::state_machine::Members::of(&m.membership_config);

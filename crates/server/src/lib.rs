@@ -6,7 +6,7 @@
 //!   frames with a [`frame_reader::FrameReader`];
 //! - `core`: the single task that owns the tree, the watch index and the sessions, runs reads,
 //!   proposes writes and applies them in zxid order once durable;
-//! - `persist`: the log thread (group commit, snapshots);
+//! - Raft and the log live in `watchkeeper-consensus`;
 //! - [`outbox`]: each connection's bounded outbound queue.
 //!
 //! Start one with [`RunningServer::start`] and a [`Config`].
@@ -15,9 +15,9 @@ pub mod config;
 pub mod connection;
 mod core;
 mod fourlw;
+mod member;
 pub mod frame_reader;
 pub mod outbox;
-mod persist;
 mod server;
 
 pub use config::{Config, ConfigError, FourLetterWhitelist};

@@ -1,4 +1,5 @@
-//! Starting and stopping a server: recovery from disk, the listener, the core and the log thread.
+//! Starting and stopping a server: recovery from disk, Raft (an ensemble of one when there are
+//! no `server.N` lines), the core, and the client listener.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -8,13 +9,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use watchkeeper_log::{LogOptions, Wal};
-use watchkeeper_tree::{DataTree, Entry};
+use watchkeeper_consensus::config::MemberConfig;
+use watchkeeper_consensus::node::{Consensus, Member};
+use watchkeeper_consensus::ConsensusError;
+use watchkeeper_tree::DataTree;
 
 use crate::config::Config;
 use crate::connection::{self, ConnContext};
 use crate::core::{ConnId, Core};
-use crate::persist::LogThread;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -24,15 +26,15 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot open the data directory: {0}")]
-    Log(#[from] watchkeeper_log::LogError),
+    #[error("{0}")]
+    Consensus(#[from] ConsensusError),
     #[error(
         "the snapshot at zxid {zxid} cannot be read: {why}; move it aside to start from the log alone"
     )]
     Snapshot { zxid: u64, why: String },
-    #[error("log entry {zxid} cannot be decoded: {why}; the log is damaged")]
-    Entry { zxid: u64, why: String },
-    #[error("cannot start the log thread: {0}")]
+    #[error("the configuration is invalid: {0}")]
+    Config(String),
+    #[error("cannot start: {0}")]
     Thread(std::io::Error),
 }
 
@@ -42,7 +44,7 @@ pub struct RunningServer {
     shutdown: watch::Sender<bool>,
     core: JoinHandle<()>,
     accept: JoinHandle<()>,
-    log: Option<LogThread>,
+    consensus: Consensus,
 }
 
 /// Capacity of the channel from connections to the core.
@@ -51,21 +53,20 @@ const CORE_QUEUE: usize = 8192;
 impl RunningServer {
     /// Recovers state from `cfg.data_dir` and starts serving. Returns once the port accepts.
     pub async fn start(cfg: Config) -> Result<RunningServer, StartError> {
-        cfg.validate().map_err(|e| StartError::Snapshot {
-            zxid: 0,
-            why: e.to_string(),
-        })?;
+        cfg.validate()
+            .map_err(|e| StartError::Config(e.to_string()))?;
         let mut cfg = cfg;
-        let log_dir = cfg.log_dir().to_owned();
-        let (wal, tree) = tokio::task::spawn_blocking(move || recover(&log_dir))
+        let member_cfg = cfg.member_config();
+        let (member, start) = tokio::task::spawn_blocking(move || Member::open(member_cfg))
             .await
             .map_err(|e| StartError::Thread(std::io::Error::other(e)))??;
-        tracing::info!(
-            zxid = format_args!("{:#x}", tree.last_zxid()),
-            nodes = tree.node_count(),
-            sessions = tree.sessions().count(),
-            "state recovered"
-        );
+        let tree = match start {
+            Some(s) => DataTree::decode_snapshot(&s.state).map_err(|e| StartError::Snapshot {
+                zxid: s.index,
+                why: e.to_string(),
+            })?,
+            None => DataTree::new(),
+        };
 
         let listener =
             TcpListener::bind(cfg.client_addr)
@@ -82,13 +83,20 @@ impl RunningServer {
         cfg.client_addr = local_addr;
         let cfg = Arc::new(cfg);
 
-        let (log_tx, log_rx) = mpsc::unbounded_channel();
-        let log =
-            LogThread::spawn(wal, cfg.snap_retain_count, log_tx).map_err(StartError::Thread)?;
         let (core_tx, core_rx) = mpsc::channel(CORE_QUEUE);
+        let (apply_tx, apply_rx) = mpsc::channel(APPLY_QUEUE);
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let core = Core::new(cfg.clone(), tree, log.tx.clone(), Core::now_ms());
-        let core = tokio::spawn(core.run(core_rx, log_rx, shutdown_rx.clone()));
+        let core = Core::new(cfg.clone(), tree, member.handle(), Core::now_ms());
+        let core = tokio::spawn(core.run(core_rx, apply_rx, event_rx, shutdown_rx.clone()));
+        // Replays what was committed before a restart through the core before clients come.
+        let consensus = member.start(apply_tx, event_tx).await?;
+        let status = consensus.handle().status();
+        tracing::info!(
+            zxid = format_args!("{:#x}", status.last_applied),
+            mode = status.role.mode(),
+            "state recovered"
+        );
 
         let ctx = ConnContext {
             core: core_tx,
@@ -108,7 +116,7 @@ impl RunningServer {
             shutdown,
             core,
             accept,
-            log: Some(log),
+            consensus,
         })
     }
 
@@ -117,41 +125,25 @@ impl RunningServer {
         self.local_addr
     }
 
-    /// Stops accepting, closes every connection, and waits for the log to finish writing.
+    /// Stops: a leader of an ensemble first hands leadership to another member (so clients
+    /// elsewhere see no election), then accepting stops, every connection is closed, and Raft
+    /// and its log finish.
     pub async fn shutdown(mut self) {
+        if self.consensus.hand_over_leadership(HAND_OVER_WITHIN).await {
+            tracing::info!("leadership handed over before stopping");
+        }
         let _ = self.shutdown.send(true);
         let _ = (&mut self.accept).await;
         let _ = (&mut self.core).await;
-        if let Some(log) = self.log.take() {
-            let _ = tokio::task::spawn_blocking(move || log.join()).await;
-        }
+        self.consensus.shutdown().await;
     }
 }
 
-/// Reads the newest snapshot and replays the log after it.
-fn recover(dir: &std::path::Path) -> Result<(Wal, DataTree), StartError> {
-    let (wal, recovery) = Wal::open(dir, LogOptions::default())?;
-    if let Some(repair) = &recovery.repaired_tail {
-        tracing::warn!(?repair, "a torn write at the end of the log was cut off");
-    }
-    let mut tree = match recovery.snapshot {
-        Some((zxid, bytes)) => {
-            DataTree::decode_snapshot(&bytes).map_err(|e| StartError::Snapshot {
-                zxid,
-                why: e.to_string(),
-            })?
-        }
-        None => DataTree::new(),
-    };
-    for (zxid, bytes) in recovery.entries {
-        let entry = Entry::decode(&bytes).map_err(|e| StartError::Entry {
-            zxid,
-            why: e.to_string(),
-        })?;
-        tree.apply(zxid as i64, &entry);
-    }
-    Ok((wal, tree))
-}
+/// How long a stopping leader waits for another member to take over.
+const HAND_OVER_WITHIN: Duration = Duration::from_secs(5);
+
+/// Capacity of the channel of committed-entry batches from Raft to the core.
+const APPLY_QUEUE: usize = 64;
 
 /// Open connections per client IP, for `maxClientCnxns`.
 type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;

@@ -90,6 +90,14 @@ impl DataTree {
         self.last_zxid
     }
 
+    /// Records that the log entry at `zxid` was applied without changing the tree (a new Raft
+    /// leader's blank entry, a membership change), so `last_zxid` stays the last applied index.
+    pub fn note_applied(&mut self, zxid: i64) {
+        if zxid > self.last_zxid {
+            self.last_zxid = zxid;
+        }
+    }
+
     pub fn node(&self, path: &str) -> Option<NodeRef<'_>> {
         self.nodes
             .get_key_value(path)

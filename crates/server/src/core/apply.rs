@@ -1,59 +1,127 @@
-//! Applying durable entries: the tree changes, watches fire, waiters get their replies.
+//! Applying committed entries: the tree changes, watches fire, waiters get their replies; and
+//! the state-machine side of snapshots (encoding one, installing one from the leader).
+//!
+//! Every member applies every committed entry, in log order. Only the member that proposed an
+//! entry (same id and incarnation) has a waiter for it; the others apply it and notify their
+//! own watchers.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use watchkeeper_consensus::state_machine::{ApplyEvent, Committed, CommittedKind};
 use watchkeeper_proto::{Acl, EventType, KeeperState, perms};
-use watchkeeper_tree::{Change, Op};
+use watchkeeper_tree::{Change, DataTree, Entry, Op};
 
-use super::session::Queued;
+use super::session::{Queued, Session};
 use super::{Core, Pending, ReplyTo};
-use crate::persist::LogCmd;
 
 impl Core {
-    /// Applies, in zxid order, every pending entry up to `durable`.
-    pub(super) fn apply_durable(&mut self, durable: i64) {
-        while self.pending.front().is_some_and(|p| p.zxid <= durable) {
-            let Some(p) = self.pending.pop_front() else {
-                break;
-            };
-            self.apply_one(p);
-        }
-        if self.since_snapshot >= self.cfg.snap_count {
-            self.take_snapshot();
+    pub(super) fn on_apply_event(&mut self, ev: ApplyEvent) {
+        match ev {
+            ApplyEvent::Apply { entries, done } => {
+                for c in entries {
+                    self.apply_committed(c);
+                }
+                self.drain_syncs();
+                let _ = done.send(());
+            }
+            ApplyEvent::Snapshot { done } => {
+                let mut bytes = Vec::new();
+                self.tree.encode_snapshot(&mut bytes);
+                let _ = done.send(bytes);
+            }
+            ApplyEvent::Install {
+                index,
+                state,
+                done,
+                ..
+            } => {
+                let _ = done.send(self.install_snapshot(index, &state));
+            }
         }
     }
 
-    fn apply_one(&mut self, p: Pending) {
-        let applied = self.tree.apply(p.zxid, &p.entry);
-        tracing::trace!(zxid = p.zxid, result = ?applied.result, "applied");
-        self.since_snapshot += 1;
+    fn apply_committed(&mut self, c: Committed) {
+        let zxid = c.index as i64;
+        let p = match c.kind {
+            CommittedKind::Proposal(p) => p,
+            CommittedKind::Blank | CommittedKind::Membership(_) => {
+                self.tree.note_applied(zxid);
+                return;
+            }
+        };
+        let mine = p.origin == self.consensus.id() && p.incarnation == self.incarnation;
+        let (entry, waiter) = match mine.then(|| self.pending.remove(&p.seq)).flatten() {
+            Some(Pending {
+                entry,
+                reply,
+                sub_ops,
+            }) => (entry, Some((reply, sub_ops))),
+            None => match Entry::decode(&p.entry) {
+                Ok(e) => (e, None),
+                Err(e) => {
+                    // Every member decodes the same bytes the same way, so every member skips
+                    // it alike and the trees stay identical.
+                    tracing::error!(zxid, error = %e, "a committed entry cannot be decoded; it changes nothing");
+                    self.tree.note_applied(zxid);
+                    return;
+                }
+            },
+        };
+        self.apply_one(zxid, &entry, waiter, mine.then_some(p.seq));
+    }
+
+    fn apply_one(
+        &mut self,
+        zxid: i64,
+        entry: &Entry,
+        waiter: Option<(ReplyTo, Vec<watchkeeper_proto::OpCode>)>,
+        seq: Option<u64>,
+    ) {
+        let applied = self.tree.apply(zxid, entry);
+        tracing::trace!(zxid, result = ?applied.result, "applied");
         // Rule 2: every notification of this entry is queued before its reply and before any
         // read that runs after it.
-        self.notify(p.zxid, &applied.changes, &applied.acls);
+        self.notify(zxid, &applied.changes, &applied.acls);
 
-        let session = p.entry.session;
-        let is_close = matches!(p.entry.op, Op::CloseSession);
-        match p.reply {
-            ReplyTo::Client {
-                conn,
-                xid,
-                op,
-                received,
-            } => {
+        let session = entry.session;
+        let is_close = matches!(entry.op, Op::CloseSession);
+        if let Op::CreateSession { timeout_ms, .. } = entry.op
+            && applied.result.is_ok()
+        {
+            // Every member knows every session: the leader expires it, any member may be asked
+            // to resume it.
+            self.sessions
+                .entry(session)
+                .or_insert_with(|| Session::restored(timeout_ms, Instant::now()));
+        }
+        match waiter {
+            Some((
+                ReplyTo::Client {
+                    conn,
+                    xid,
+                    op,
+                    received,
+                },
+                sub_ops,
+            )) => {
                 if self.conns.get(&conn).is_some_and(|c| c.session == session) {
                     let frame =
-                        super::write::write_reply(xid, p.zxid, op, &p.sub_ops, &applied.result);
+                        super::write::write_reply(xid, zxid, op, &sub_ops, &applied.result);
                     self.record_latency(conn, received);
                     if let Some(c) = self.conns.get_mut(&conn) {
-                        c.last_zxid = p.zxid;
+                        c.last_zxid = zxid;
                     }
                     self.send_frame(conn, frame);
                 }
             }
-            ReplyTo::Handshake {
-                conn,
-                read_only_byte,
-            } => {
+            Some((
+                ReplyTo::Handshake {
+                    conn,
+                    read_only_byte,
+                },
+                _,
+            )) => {
                 let info = self
                     .tree
                     .session(session)
@@ -73,19 +141,49 @@ impl Core {
                     }
                 }
             }
-            ReplyTo::Nobody => {}
+            Some((ReplyTo::Nobody, _)) | None => {}
         }
 
-        if let Some(s) = self.sessions.get_mut(&session)
-            && matches!(s.queue.front(), Some(Queued::Write { zxid }) if *zxid == p.zxid)
+        if let Some(seq) = seq
+            && let Some(s) = self.sessions.get_mut(&session)
+            && matches!(s.queue.front(), Some(Queued::Write { seq: front }) if *front == seq)
         {
             s.queue.pop_front();
         }
         if is_close {
             self.session_closed(session);
-        } else {
+        } else if seq.is_some() {
             self.drain_session_queue(session);
         }
+    }
+
+    /// Replaces the whole state with a snapshot from the leader (this member was too far
+    /// behind to catch up from the log). Clients are disconnected, as ZooKeeper does on a
+    /// snapshot sync: they reconnect and re-register their watches, with catch-up from the
+    /// zxid they last saw.
+    fn install_snapshot(&mut self, index: u64, state: &[u8]) -> Result<(), String> {
+        let tree = DataTree::decode_snapshot(state).map_err(|e| e.to_string())?;
+        tracing::info!(
+            zxid = format_args!("{index:#x}"),
+            nodes = tree.node_count(),
+            "installing a snapshot from the leader; clients reconnect"
+        );
+        self.close_all_connections();
+        self.conns.clear();
+        self.watches = watchkeeper_watch::WatchIndex::new();
+        self.journal = super::journal::Journal::new(self.cfg.event_journal_size, tree.last_zxid());
+        // Our proposals still in flight were either in the snapshot (applied elsewhere) or
+        // lost; their clients are disconnected either way.
+        self.pending.clear();
+        self.syncs.clear();
+        let now = Instant::now();
+        self.sessions = tree
+            .sessions()
+            .map(|(id, info)| (id, Session::restored(info.timeout_ms, now)))
+            .collect();
+        self.tree = tree;
+        self.tree.note_applied(index as i64);
+        Ok(())
     }
 
     /// Fires the watches of one applied entry's changes. `acls[i]` is the ACL that READ is
@@ -129,17 +227,6 @@ impl Core {
                 c.send_now(frame.clone());
             }
         }
-    }
-
-    fn take_snapshot(&mut self) {
-        let mut bytes = Vec::new();
-        self.tree.encode_snapshot(&mut bytes);
-        let zxid = self.tree.last_zxid();
-        self.since_snapshot = 0;
-        let _ = self.log.send(LogCmd::Snapshot {
-            zxid: zxid as u64,
-            bytes,
-        });
     }
 
     /// Proposes the removal of empty containers and expired TTL nodes.

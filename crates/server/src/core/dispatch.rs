@@ -33,6 +33,12 @@ impl Core {
             return;
         };
         s.touch(received);
+        if !self.leading {
+            self.touched.insert(session_id);
+        }
+        let Some(s) = self.sessions.get(&session_id) else {
+            return;
+        };
         let queue_empty = s.queue.is_empty();
         if s.closing {
             let frame =
@@ -97,7 +103,7 @@ impl Core {
                         auth,
                         op: tree_op,
                     };
-                    let zxid = self.propose_with(
+                    let seq = self.propose_with(
                         entry,
                         ReplyTo::Client {
                             conn,
@@ -108,7 +114,7 @@ impl Core {
                         sub_ops,
                     );
                     if let Some(s) = self.sessions.get_mut(&session_id) {
-                        s.queue.push_back(Queued::Write { zxid });
+                        s.queue.push_back(Queued::Write { seq });
                     }
                 }
                 Err(code) => {
@@ -116,6 +122,14 @@ impl Core {
                     self.reply_in_order(conn, session_id, frame, false);
                 }
             }
+            return;
+        }
+        if let Request::Sync(r) = req
+            && !self.consensus.status().role.leads()
+        {
+            // On a follower, sync catches up to the leader's commit point first (ZooKeeper's
+            // sync); a leader or a standalone server is there already.
+            self.queue_sync(conn, session_id, xid, r.path);
             return;
         }
         if queue_empty {
@@ -155,6 +169,10 @@ impl Core {
             };
             match s.queue.front() {
                 None | Some(Queued::Write { .. }) => return,
+                Some(Queued::Sync { target, .. }) => match target {
+                    Some(t) if *t <= self.tree.last_zxid() => {}
+                    _ => return,
+                },
                 _ => {}
             }
             match s.queue.pop_front() {
@@ -177,6 +195,15 @@ impl Core {
                     if close_after && let Some(c) = self.conns.get(&conn) {
                         c.outbox.close();
                     }
+                }
+                Some(Queued::Sync { conn, xid, path, token, .. }) => {
+                    self.syncs.remove(&token);
+                    let frame = super::reply::reply_frame(
+                        xid,
+                        self.tree.last_zxid(),
+                        &watchkeeper_proto::responses::SyncResponse { path },
+                    );
+                    self.send_frame(conn, frame);
                 }
                 _ => return,
             }

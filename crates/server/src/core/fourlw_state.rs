@@ -103,9 +103,10 @@ impl Core {
             out.push('\n');
         }
         let s = &self.stats;
+        let mode = self.consensus.status().role.mode();
         let _ = write!(
             out,
-            "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+            "Latency min/avg/max: {}/{}/{}\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {mode}\nNode count: {}\n",
             s.latency_min_ms.unwrap_or(0),
             java_double(s.avg_latency()),
             s.latency_max_ms,
@@ -164,8 +165,10 @@ impl Core {
 
     fn conf(&self) -> String {
         let cfg = &self.cfg;
-        format!(
-            "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId=0\n",
+        let status = self.consensus.status();
+        let standalone = status.role == watchkeeper_consensus::status::Role::Standalone;
+        let mut out = format!(
+            "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\ndataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
             cfg.client_addr.port(),
             absolute(&cfg.data_dir),
             dir_size(&cfg.data_dir),
@@ -175,7 +178,18 @@ impl Core {
             cfg.max_client_cnxns,
             cfg.min_session_timeout().as_millis(),
             cfg.max_session_timeout().as_millis(),
-        )
+            if standalone { 0 } else { status.id },
+        );
+        if !standalone {
+            let m = &status.members;
+            let mut lines: Vec<_> = m.voters.iter().chain(&m.observers).collect();
+            lines.sort_by_key(|(id, _)| *id);
+            for (id, node) in lines {
+                let _ = writeln!(out, "server.{id}={node}");
+            }
+            let _ = writeln!(out, "version={:x}", m.version);
+        }
+        out
     }
 
     fn dump(&self) -> String {
@@ -222,9 +236,10 @@ impl Core {
     fn mntr(&self) -> String {
         let s = &self.stats;
         let (open_fds, max_fds) = fd_counts();
-        let rows: Vec<(&str, String)> = vec![
+        let status = self.consensus.status();
+        let mut rows: Vec<(&str, String)> = vec![
             ("version", VERSION.to_string()),
-            ("server_state", "standalone".to_string()),
+            ("server_state", status.role.mode().to_string()),
             ("avg_latency", java_double(s.avg_latency())),
             ("max_latency", s.latency_max_ms.to_string()),
             ("min_latency", s.latency_min_ms.unwrap_or(0).to_string()),
@@ -256,8 +271,24 @@ impl Core {
             ("local_sessions", "0".to_string()),
             ("open_file_descriptor_count", open_fds.to_string()),
             ("max_file_descriptor_count", max_fds.to_string()),
-            ("last_proposed_zxid", format!("{}", self.next_zxid - 1)),
+            ("last_proposed_zxid", status.last_log_index.to_string()),
+            ("raft_term", status.term.to_string()),
+            ("pending_syncs", self.syncs.len().to_string()),
         ];
+        if status.role == watchkeeper_consensus::status::Role::Leader {
+            // As ZooKeeper counts them: followers are voters, synced ones have everything the
+            // leader has committed.
+            let voters: Vec<u64> = status.members.voters.iter().map(|(id, _)| *id).collect();
+            let followers = status.followers.iter().filter(|f| voters.contains(&f.id));
+            let synced = followers
+                .clone()
+                .filter(|f| f.matched.is_some_and(|m| m >= status.committed))
+                .count();
+            rows.push(("followers", followers.count().to_string()));
+            rows.push(("synced_followers", synced.to_string()));
+            let observers = status.followers.len() - voters.iter().filter(|v| **v != status.id).count().min(status.followers.len());
+            rows.push(("synced_observers", observers.to_string()));
+        }
         let mut out = String::new();
         for (k, v) in rows {
             let _ = writeln!(out, "zk_{k}\t{v}");

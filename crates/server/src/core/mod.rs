@@ -1,9 +1,12 @@
 //! The core: the one task that owns the tree, the watch index and the sessions.
 //!
 //! Every client request reaches the core in arrival order through one channel. Reads run here at
-//! once against the tree; writes become log entries that are proposed (zxid = log index), made
-//! durable by the log thread, then applied here in zxid order. Because one task does all of
-//! this, the ordering rules of the design hold by construction:
+//! once against the tree; writes become proposals, identified by this member's id, its
+//! incarnation and a sequence number, that go to Raft (`watchkeeper-consensus`); every member
+//! applies the committed log here in log order (zxid = the Raft log index), and the member that
+//! proposed an entry finds its waiter by the proposal's sequence number and replies. A
+//! standalone server is an ensemble of one: the same path. Because one task does all of this,
+//! the ordering rules of the design hold by construction:
 //!
 //! 1. Replies leave a connection in request order: a session's requests queue behind its own
 //!    in-flight writes (see [`session::Queued`]), and every frame for a connection goes through
@@ -13,14 +16,20 @@
 //! 3. A session's read behind its own write runs only after that write is applied.
 //! 4. A notification's header carries the zxid of the entry that fired it.
 //!
-//! The core never waits on a client: outboxes are non-blocking and bounded. It works in
-//! batches (up to [`MAX_BATCH`] messages, or one durable-log event, or a timer tick) and frames
-//! produced by a batch are staged in outboxes and flushed when the batch ends, one write per
-//! connection.
+//! The core never waits on a client or on Raft: outboxes are non-blocking and bounded, and
+//! proposals are handed to the consensus handle without waiting. It works in batches (up to
+//! [`MAX_BATCH`] messages, or one batch of committed entries, or a timer tick); proposals made
+//! by a batch are submitted together and frames are staged in outboxes and flushed when the
+//! batch ends, one write per connection.
+//!
+//! Leader-only duties (session expiry, container and TTL reaping) run only where the member
+//! leads; other members forward the sessions they hear from to the leader (ZooKeeper's learner
+//! pings), and a new leader restarts every session's deadline.
 
 mod apply;
 mod auth;
 mod dispatch;
+mod ensemble;
 mod fourlw_state;
 mod journal;
 mod read;
@@ -30,19 +39,21 @@ mod stats;
 mod watch_ops;
 mod write;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use watchkeeper_consensus::node::{Event, Handle};
+use watchkeeper_consensus::state_machine::ApplyEvent;
+use watchkeeper_consensus::Proposal;
 use watchkeeper_proto::{ConnectRequest, Id, Request};
 use watchkeeper_tree::{DataTree, Entry};
 use watchkeeper_watch::WatchIndex;
 
 use crate::config::Config;
 use crate::outbox::{Outbox, Staged};
-use crate::persist::{LogCmd, LogEvent};
 
 pub(crate) use dispatch::decode_request;
 pub(crate) use session::Session;
@@ -141,9 +152,9 @@ pub(crate) enum ReplyTo {
     Nobody,
 }
 
-/// An entry proposed to the log and not yet applied.
+/// An entry this member proposed and has not applied yet.
 pub(crate) struct Pending {
-    pub zxid: i64,
+    /// Kept so that applying our own proposal needs no decoding.
     pub entry: Entry,
     pub reply: ReplyTo,
     /// For a multi: the opcode of each sub-op (create and create2 answer differently).
@@ -165,16 +176,31 @@ pub(crate) struct Core {
     pub watches: WatchIndex,
     pub conns: HashMap<ConnId, Conn>,
     pub sessions: HashMap<i64, Session>,
-    pub pending: VecDeque<Pending>,
-    /// The zxid the next proposed entry gets.
-    pub next_zxid: i64,
-    pub log: std::sync::mpsc::Sender<LogCmd>,
+    /// Our proposals not yet applied, by sequence number.
+    pub pending: HashMap<u64, Pending>,
+    pub next_seq: u64,
+    /// Fresh at every start, so proposals of an earlier run of this member are never taken for
+    /// ours.
+    pub incarnation: u64,
+    /// Proposals made during the current batch, submitted when it ends.
+    pub outgoing: Vec<Proposal>,
+    pub consensus: Handle,
+    /// Whether this member ran the leader's duties at the last tick.
+    pub leading: bool,
+    /// Sessions heard from since the last touch sent to the leader (non-leaders only).
+    pub touched: HashSet<i64>,
+    /// `sync`s waiting for the leader's read index, by token: the session they belong to.
+    pub syncs: HashMap<u64, i64>,
+    pub next_sync_token: u64,
+    /// False while this member of an ensemble has lost its leader or quorum: its clients are
+    /// closed and new ones refused, so they move to a member that can serve them.
+    pub serving: bool,
+    /// Since when this member has been without leader or quorum.
+    pub cut_off_since: Option<Instant>,
     pub stats: Stats,
     pub started: Instant,
-    /// Entries applied since the last snapshot.
-    pub since_snapshot: u64,
     pub next_session_id: i64,
-    /// Set when the log failed: no write can be acknowledged any more.
+    /// Set when Raft stopped: no write can be acknowledged any more.
     pub log_failed: bool,
     /// Recent events, for exact catch-up of persistent watches after a reconnect.
     pub journal: journal::Journal,
@@ -183,13 +209,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(
-        cfg: Arc<Config>,
-        tree: DataTree,
-        log: std::sync::mpsc::Sender<LogCmd>,
-        now_ms: i64,
-    ) -> Core {
-        let next_zxid = tree.last_zxid() + 1;
+    pub(crate) fn new(cfg: Arc<Config>, tree: DataTree, consensus: Handle, now_ms: i64) -> Core {
         let journal = journal::Journal::new(cfg.event_journal_size, tree.last_zxid());
         let mut sessions = HashMap::new();
         let started = Instant::now();
@@ -203,13 +223,20 @@ impl Core {
             watches: WatchIndex::new(),
             conns: HashMap::new(),
             sessions,
-            pending: VecDeque::new(),
-            next_zxid,
-            log,
+            pending: HashMap::new(),
+            next_seq: 1,
+            incarnation: rand::random(),
+            outgoing: Vec::new(),
+            next_session_id: session::initial_session_id(consensus.id(), now_ms),
+            consensus,
+            leading: false,
+            touched: HashSet::new(),
+            syncs: HashMap::new(),
+            next_sync_token: 1,
+            serving: true,
+            cut_off_since: None,
             stats: Stats::default(),
             started,
-            since_snapshot: 0,
-            next_session_id: session::initial_session_id(now_ms),
             log_failed: false,
             journal,
             flush_due: Vec::new(),
@@ -220,7 +247,8 @@ impl Core {
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::Receiver<CoreMsg>,
-        mut log_events: mpsc::UnboundedReceiver<LogEvent>,
+        mut applies: mpsc::Receiver<ApplyEvent>,
+        mut events: mpsc::UnboundedReceiver<Event>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let tick_every = self.cfg.tick_time.min(Duration::from_millis(100));
@@ -233,15 +261,16 @@ impl Core {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
-                Some(ev) = log_events.recv() => match ev {
-                    LogEvent::Durable(zxid) => self.apply_durable(zxid as i64),
-                    LogEvent::Failed(why) => {
-                        tracing::error!(%why, "stopping: the write-ahead log cannot be written");
+                ev = applies.recv() => match ev {
+                    Some(ev) => self.on_apply_event(ev),
+                    None => {
+                        tracing::error!("stopping: Raft stopped, so no write can be applied");
                         self.log_failed = true;
                         self.close_all_connections();
                         break;
                     }
                 },
+                Some(ev) = events.recv() => self.on_event(ev),
                 n = rx.recv_many(&mut batch, MAX_BATCH), if self.pending.len() < MAX_PENDING => {
                     if n == 0 {
                         break;
@@ -250,10 +279,12 @@ impl Core {
                         self.handle(msg);
                     }
                 }
-                _ = tick.tick() => self.expire_sessions(Instant::now()),
-                _ = reap.tick() => self.reap_containers(),
+                _ = tick.tick() => self.tick(Instant::now()),
+                _ = reap.tick() => if self.leading { self.reap_containers() },
             }
-            // The batch is done: what it produced leaves now, one write per connection.
+            // The batch is done: its proposals go to Raft together, and what it produced for
+            // clients leaves now, one write per connection.
+            self.submit_proposals();
             self.flush_outboxes();
         }
         self.flush_outboxes();
@@ -281,8 +312,8 @@ impl Core {
         }
     }
 
-    /// Proposes an entry: it gets the next zxid and goes to the log thread.
-    pub(crate) fn propose(&mut self, entry: Entry, reply: ReplyTo) -> i64 {
+    /// Proposes an entry; returns its sequence number, by which its apply is recognised.
+    pub(crate) fn propose(&mut self, entry: Entry, reply: ReplyTo) -> u64 {
         self.propose_with(entry, reply, Vec::new())
     }
 
@@ -292,29 +323,33 @@ impl Core {
         entry: Entry,
         reply: ReplyTo,
         sub_ops: Vec<watchkeeper_proto::OpCode>,
-    ) -> i64 {
-        let zxid = self.next_zxid;
-        self.next_zxid += 1;
+    ) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
         let mut bytes = Vec::new();
         entry.encode(&mut bytes);
-        if self
-            .log
-            .send(LogCmd::Append {
-                zxid: zxid as u64,
-                entry: bytes,
-            })
-            .is_err()
-        {
-            // The log thread is gone; the Failed event that follows stops the server.
-            self.log_failed = true;
-        }
-        self.pending.push_back(Pending {
-            zxid,
-            entry,
-            reply,
-            sub_ops,
+        self.outgoing.push(Proposal {
+            origin: self.consensus.id(),
+            incarnation: self.incarnation,
+            seq,
+            entry: bytes.into(),
         });
-        zxid
+        self.pending.insert(
+            seq,
+            Pending {
+                entry,
+                reply,
+                sub_ops,
+            },
+        );
+        seq
+    }
+
+    /// Hands the batch's proposals to Raft, in the order they were made.
+    fn submit_proposals(&mut self) {
+        if !self.outgoing.is_empty() {
+            self.consensus.propose(std::mem::take(&mut self.outgoing));
+        }
     }
 
     fn close_all_connections(&mut self) {

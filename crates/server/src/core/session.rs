@@ -20,8 +20,17 @@ use crate::outbox::Outbox;
 /// Something waiting in a session's queue.
 #[derive(Debug)]
 pub(crate) enum Queued {
-    /// A write proposed at this zxid; everything behind it waits for its apply.
-    Write { zxid: i64 },
+    /// A write we proposed (by sequence number); everything behind it waits for its apply.
+    Write { seq: u64 },
+    /// A `sync`: everything behind it waits until this member has applied the leader's commit
+    /// point as of the sync (`target`, unknown until the leader answers).
+    Sync {
+        conn: ConnId,
+        xid: i32,
+        path: String,
+        token: u64,
+        target: Option<i64>,
+    },
     /// A request that must not run before the writes ahead of it.
     Request {
         conn: ConnId,
@@ -65,10 +74,11 @@ impl Session {
     }
 }
 
-/// The first session id: the clock in the high bits, as ZooKeeper does, so that ids handed out
-/// after a restart do not repeat earlier ones.
-pub(crate) fn initial_session_id(now_ms: i64) -> i64 {
-    (((now_ms as u64) << 24) >> 8) as i64
+/// The first session id: this member's id in the top byte, so members never hand out the same
+/// id, and the clock below it, so ids handed out after a restart do not repeat earlier ones
+/// (ZooKeeper's rule).
+pub(crate) fn initial_session_id(member: u64, now_ms: i64) -> i64 {
+    ((((now_ms as u64) << 24) >> 8) | (member << 56)) as i64
 }
 
 const PASSWORD_LEN: usize = 16;
@@ -83,6 +93,11 @@ impl Core {
     ) {
         let now = Instant::now();
         let read_only_byte = req.read_only.is_some();
+        if !self.serving {
+            tracing::info!(%peer, "refusing a client: this member has no leader or quorum now");
+            outbox.close();
+            return;
+        }
         if req.last_zxid_seen > self.tree.last_zxid() {
             tracing::warn!(
                 %peer,
@@ -123,7 +138,7 @@ impl Core {
                     password,
                 },
             };
-            let zxid = self.propose(
+            let seq = self.propose(
                 entry,
                 ReplyTo::Handshake {
                     conn,
@@ -132,7 +147,7 @@ impl Core {
             );
             let mut s = Session::restored(timeout_ms, now);
             s.conn = Some(conn);
-            s.queue.push_back(Queued::Write { zxid });
+            s.queue.push_back(Queued::Write { seq });
             self.sessions.insert(id, s);
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.session = id;
@@ -258,9 +273,9 @@ impl Core {
             auth: Vec::new(),
             op: Op::CloseSession,
         };
-        let zxid = self.propose(entry, reply);
+        let seq = self.propose(entry, reply);
         if let Some(s) = self.sessions.get_mut(&id) {
-            s.queue.push_back(Queued::Write { zxid });
+            s.queue.push_back(Queued::Write { seq });
         }
     }
 

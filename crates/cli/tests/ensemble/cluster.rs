@@ -1,0 +1,292 @@
+//! A Watchkeeper ensemble of real `watchkeeper serve` processes on loopback, for fault tests:
+//! each member has its own data directory, `zoo.cfg` with `server.N` lines and `myid`, and can
+//! be killed (SIGKILL), stopped (SIGTERM), paused (SIGSTOP), resumed and restarted.
+//!
+//! Members listen on 127.0.0.1 with ports picked free at start. Every wait has a generous
+//! deadline and fails the test with what it was waiting for; nothing asserts a time bound.
+
+#![allow(dead_code)] // each scenario uses a different part
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long a member gets to start answering, and a cluster to elect a leader.
+pub const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// One member's ports.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub client: u16,
+    pub quorum: u16,
+    pub election: u16,
+}
+
+pub struct Member {
+    pub id: u64,
+    pub ports: Ports,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports.client))
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    fn signal(&self, sig: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args([sig, &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+pub struct Cluster {
+    pub members: Vec<Member>,
+    bin: PathBuf,
+    // Last, so the directories outlive the processes.
+    _dir: TempDir,
+}
+
+/// Ports free right now (bound and released; the kernel does not hand them out again at once).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+impl Cluster {
+    /// Writes the configuration of an `n`-member ensemble and starts every member.
+    /// `extra` lines go into every member's zoo.cfg.
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ports = free_ports(3 * n);
+        let members: Vec<Member> = (0..n)
+            .map(|i| Member {
+                id: i as u64 + 1,
+                ports: Ports {
+                    client: ports[3 * i],
+                    quorum: ports[3 * i + 1],
+                    election: ports[3 * i + 2],
+                },
+                dir: dir.path().join(format!("m{}", i + 1)),
+                child: None,
+            })
+            .collect();
+        let servers: String = members
+            .iter()
+            .map(|m| {
+                format!(
+                    "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
+                    m.id, m.ports.quorum, m.ports.election, m.ports.client
+                )
+            })
+            .collect();
+        for m in &members {
+            std::fs::create_dir_all(m.dir.join("data")).expect("member dir");
+            std::fs::write(m.dir.join("data/myid"), format!("{}\n", m.id)).expect("myid");
+            let mut cfg = format!(
+                "tickTime=200\ninitLimit=10\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n{servers}",
+                m.dir.join("data").display()
+            );
+            for line in extra {
+                cfg.push_str(line);
+                cfg.push('\n');
+            }
+            std::fs::write(m.dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
+        }
+        let mut c = Cluster {
+            members,
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_watchkeeper")),
+            _dir: dir,
+        };
+        for i in 0..n {
+            c.spawn(i);
+        }
+        c
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        assert!(m.child.is_none(), "member {} already runs", m.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.dir.join("server.log"))
+            .expect("log file");
+        let child = Command::new(&self.bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(m.dir.join("zoo.cfg"))
+            .env("RUST_LOG", "info")
+            .env("TOKIO_WORKER_THREADS", "2")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start watchkeeper serve");
+        m.child = Some(child);
+    }
+
+    /// SIGKILL: the member dies at once, as in a crash.
+    pub fn kill(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        if let Some(mut c) = m.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit (a leader hands over leadership first).
+    pub fn stop(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        m.signal("-TERM");
+        if let Some(mut c) = m.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn pause(&self, i: usize) {
+        self.members[i].signal("-STOP");
+    }
+
+    pub fn resume(&self, i: usize) {
+        self.members[i].signal("-CONT");
+    }
+
+    /// Starts a stopped or killed member again on its data directory.
+    pub fn restart(&mut self, i: usize) {
+        self.spawn(i);
+    }
+
+    /// The connect string of every member.
+    pub fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.addr().to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A member's `srvr` answer's Mode, or None when it does not answer.
+    pub fn mode(&self, i: usize) -> Option<String> {
+        let text = four_letter(self.members[i].addr(), "srvr")?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_owned)
+    }
+
+    /// Waits until exactly one running member says it leads and every other running member
+    /// follows; returns the leader's index.
+    pub fn wait_for_leader(&self) -> usize {
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            let modes: Vec<(usize, Option<String>)> = (0..self.members.len())
+                .filter(|&i| self.members[i].is_running())
+                .map(|i| (i, self.mode(i)))
+                .collect();
+            let leaders: Vec<usize> = modes
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(i, _)| *i)
+                .collect();
+            let settled = modes
+                .iter()
+                .all(|(_, m)| matches!(m.as_deref(), Some("leader" | "follower" | "observer")));
+            if leaders.len() == 1 && settled {
+                return leaders[0];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no settled leader within {READY_WITHIN:?}: modes {modes:?}\n{}",
+                self.logs_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until member `i` reports itself leader or follower (it has rejoined).
+    pub fn wait_member_ready(&self, i: usize) {
+        let deadline = Instant::now() + READY_WITHIN;
+        loop {
+            if matches!(self.mode(i).as_deref(), Some("leader" | "follower" | "observer")) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "member {} not ready within {READY_WITHIN:?}\n{}",
+                self.members[i].id,
+                self.logs_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The end of every member's log, for failure messages.
+    pub fn logs_tail(&self) -> String {
+        let mut out = String::new();
+        for m in &self.members {
+            let text = std::fs::read_to_string(m.dir.join("server.log")).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let from = lines.len().saturating_sub(30);
+            out.push_str(&format!("---- member {} log (last lines)\n", m.id));
+            for l in &lines[from..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    pub fn data_dir(&self, i: usize) -> &Path {
+        &self.members[i].dir
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.resume(i);
+            self.kill(i);
+        }
+    }
+}
+
+/// Sends a four-letter word and reads the whole answer; None when the member does not answer.
+pub fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(word.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    (!out.is_empty()).then_some(out)
+}

@@ -1,0 +1,204 @@
+//! Fault scenarios on a 3-member ensemble of real processes (see `cluster.rs`), with write load
+//! whose acknowledged writes are checked on every member and compare-and-set load whose
+//! histories are checked for linearizability.
+//!
+//! Each scenario prints its seed; `WK_SEED=<seed>` reruns it with the same choices.
+
+mod cluster;
+mod linearizable;
+mod load;
+
+use std::time::Duration;
+
+use cluster::Cluster;
+use load::{CasClients, Writers, connect, verify_on};
+
+fn seed() -> u64 {
+    let seed = std::env::var("WK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        });
+    eprintln!("seed {seed} (rerun with WK_SEED={seed})");
+    seed
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Every acknowledged write is on every running member.
+async fn verify_everywhere(c: &Cluster, ledger: &load::Ledger) {
+    for (i, m) in c.members.iter().enumerate() {
+        if !m.is_running() {
+            continue;
+        }
+        match verify_on(&m.addr().to_string(), ledger).await {
+            Ok(n) => eprintln!("member {}: all {n} acknowledged writes present", i + 1),
+            Err(e) => panic!("{e}\n{}", c.logs_tail()),
+        }
+    }
+}
+
+#[test]
+fn writes_through_any_member_are_replicated_to_all() {
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    runtime().block_on(async {
+        let follower = (leader + 1) % 3;
+        let client = connect(&c.members[follower].addr().to_string()).await;
+        client
+            .create("/via-follower", b"hello", &load::persistent())
+            .await
+            .expect("a write through a follower");
+        let client = connect(&c.members[leader].addr().to_string()).await;
+        client
+            .create("/via-leader", b"world", &load::persistent())
+            .await
+            .expect("a write through the leader");
+        for m in &c.members {
+            let r = connect(&m.addr().to_string()).await;
+            r.sync("/").await.expect("sync");
+            assert_eq!(r.get_data("/via-follower").await.expect("read").0, b"hello");
+            assert_eq!(r.get_data("/via-leader").await.expect("read").0, b"world");
+        }
+    });
+}
+
+#[test]
+fn leader_kill_loses_no_acknowledged_write() {
+    let seed = seed();
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    let rt = runtime();
+    let (writers, cas) = rt.block_on(async {
+        let hosts = c.connect_string();
+        let w = Writers::start(&hosts, "/kill", 4).await;
+        let cas = CasClients::start(&hosts, "/lin-kill", 3, 4, seed).await;
+        tokio::time::sleep(Duration::from_millis(1000 + seed % 1000)).await;
+        (w, cas)
+    });
+    eprintln!("killing the leader, member {}", leader + 1);
+    c.kill(leader);
+    let new_leader = c.wait_for_leader();
+    assert_ne!(new_leader, leader);
+    rt.block_on(async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ledger = writers.stop().await;
+        assert!(!ledger.acked.is_empty(), "the writers got no write acknowledged");
+        let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("{calls} compare-and-set calls linearizable");
+        verify_everywhere(&c, &ledger).await;
+        // The killed member comes back and catches up from the log.
+        c.restart(leader);
+        c.wait_member_ready(leader);
+        verify_everywhere(&c, &ledger).await;
+    });
+}
+
+#[test]
+fn leader_sigterm_hands_leadership_over() {
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    let rt = runtime();
+    let writers = rt.block_on(Writers::start(&c.connect_string(), "/term", 3));
+    std::thread::sleep(Duration::from_millis(500));
+    c.stop(leader);
+    let new_leader = c.wait_for_leader();
+    assert_ne!(new_leader, leader);
+    rt.block_on(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ledger = writers.stop().await;
+        verify_everywhere(&c, &ledger).await;
+    });
+    let log = std::fs::read_to_string(c.data_dir(leader).join("server.log")).unwrap_or_default();
+    assert!(
+        log.contains("leadership handed over"),
+        "the stopping leader did not hand over:\n{}",
+        c.logs_tail()
+    );
+}
+
+#[test]
+fn a_follower_far_behind_catches_up_by_snapshot() {
+    let mut c = Cluster::start(3, &["snapCount=200"]);
+    let leader = c.wait_for_leader();
+    let follower = (leader + 1) % 3;
+    c.kill(follower);
+    let rt = runtime();
+    rt.block_on(async {
+        let client = connect(&c.members[leader].addr().to_string()).await;
+        let _ = client.create("/snap", b"", &load::persistent()).await;
+        for i in 0..1500 {
+            client
+                .create(&format!("/snap/n{i}"), i.to_string().as_bytes(), &load::persistent())
+                .await
+                .expect("write");
+        }
+    });
+    c.restart(follower);
+    c.wait_member_ready(follower);
+    rt.block_on(async {
+        let r = connect(&c.members[follower].addr().to_string()).await;
+        r.sync("/snap").await.expect("sync");
+        let (children, _) = r.get_children("/snap").await.expect("children");
+        assert_eq!(children.len(), 1500, "{}", c.logs_tail());
+        assert_eq!(r.get_data("/snap/n1499").await.expect("read").0, b"1499");
+    });
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_rejoins() {
+    let seed = seed();
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    let rt = runtime();
+    let (writers, cas) = rt.block_on(async {
+        let hosts = c.connect_string();
+        (
+            Writers::start(&hosts, "/pause", 3).await,
+            CasClients::start(&hosts, "/lin-pause", 3, 4, seed).await,
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    c.pause(leader);
+    // Three times the longest election timeout, so the others elect and the paused one's
+    // lease has long run out.
+    std::thread::sleep(Duration::from_secs(6));
+    c.resume(leader);
+    c.wait_for_leader();
+    rt.block_on(async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ledger = writers.stop().await;
+        let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("{calls} compare-and-set calls linearizable");
+        verify_everywhere(&c, &ledger).await;
+    });
+    let _ = &mut c;
+}
+
+#[test]
+fn all_members_killed_and_restarted_keep_every_acknowledged_write() {
+    let mut c = Cluster::start(3, &[]);
+    c.wait_for_leader();
+    let rt = runtime();
+    let writers = rt.block_on(Writers::start(&c.connect_string(), "/all", 4));
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..3 {
+        c.kill(i);
+    }
+    let ledger = rt.block_on(writers.stop());
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.wait_for_leader();
+    rt.block_on(verify_everywhere(&c, &ledger));
+}
