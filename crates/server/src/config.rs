@@ -2,7 +2,11 @@
 //!
 //! Every setting has a bound; a malformed value is an error that names the file and line, so an
 //! operator can fix it. Keys we do not know are logged and ignored, as ZooKeeper does, so an
-//! existing `zoo.cfg` works unchanged.
+//! existing `zoo.cfg` works unchanged. One `server.N` line is parsed in [`server_line`].
+
+pub mod server_line;
+
+pub use server_line::ServerLine;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
