@@ -3,12 +3,12 @@
 //! Every setting has a bound; a malformed value is an error that names the file and line, so an
 //! operator can fix it. Keys we do not know are logged and ignored, as ZooKeeper does, so an
 //! existing `zoo.cfg` works unchanged. The ensemble keys (`server.N`, `myid`, the quorum
-//! settings) are in [`ensemble`], one `server.N` line in [`server_line`].
+//! settings, Raft timing) are in [`ensemble`], one `server.N` line in [`server_line`].
 
 pub mod ensemble;
 pub mod server_line;
 
-pub use ensemble::Ensemble;
+pub use ensemble::{Ensemble, RaftTiming};
 pub use server_line::ServerLine;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -62,6 +62,8 @@ pub struct Config {
     /// line naming this server is still `Some`: whether that runs standalone is the caller's
     /// choice (`standaloneEnabled`).
     pub ensemble: Option<Ensemble>,
+    /// Raft's heartbeat and election timeouts (`watchkeeper.raft.*`).
+    pub raft_timing: RaftTiming,
 }
 
 impl Default for Config {
@@ -86,6 +88,7 @@ impl Default for Config {
             event_journal_size: 65_536,
             my_id: None,
             ensemble: None,
+            raft_timing: RaftTiming::default(),
         }
     }
 }
@@ -170,6 +173,8 @@ pub enum ConfigError {
     /// The server lines as a whole do not make an ensemble: `path` is where they came from.
     #[error("{path}: {why}")]
     Ensemble { path: PathBuf, why: String },
+    #[error("`{key}`: {why}")]
+    RaftTiming { key: &'static str, why: String },
     #[error(
         "minSessionTimeout ({min:?}) is larger than maxSessionTimeout ({max:?}); lower the first or raise the second"
     )]
@@ -265,6 +270,12 @@ impl Config {
                     n => Ok(n as u32),
                 }
             };
+            let millis = || -> Result<Duration, ConfigError> {
+                match num(3_600_000)? {
+                    0 => Err(bad("must be at least 1 millisecond")),
+                    n => Ok(Duration::from_millis(n)),
+                }
+            };
             match key {
                 "clientPort" => port = Some((line, num(u16::MAX as u64)? as u16)),
                 "clientPortAddress" => {
@@ -306,6 +317,9 @@ impl Config {
                         return Err(bad("only 3 (fast leader election) is supported"));
                     }
                 }
+                ensemble::HEARTBEAT_KEY => self.raft_timing.heartbeat = millis()?,
+                ensemble::ELECTION_MIN_KEY => self.raft_timing.election_min = millis()?,
+                ensemble::ELECTION_MAX_KEY => self.raft_timing.election_max = millis()?,
                 "dataDir" => self.data_dir = PathBuf::from(value),
                 "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
                 "tickTime" => {
@@ -392,6 +406,7 @@ impl Config {
         if min > max {
             return Err(ConfigError::TimeoutRange { min, max });
         }
+        self.raft_timing.validate()?;
         if let Some(ensemble) = &self.ensemble {
             ensemble.validate()?;
         }

@@ -1,5 +1,6 @@
 //! The ensemble part of `zoo.cfg`: the members (`server.N` lines, see [`ServerLine`]), this
-//! server's id (`<dataDir>/myid`), and the quorum settings ZooKeeper users write beside them.
+//! server's id (`<dataDir>/myid`), the quorum settings ZooKeeper users write beside them, and
+//! Watchkeeper's own Raft timing.
 //!
 //! Parsing follows ZooKeeper 3.9's `QuorumPeerConfig`, so an existing ensemble's files work
 //! unchanged. Where Watchkeeper cannot honour a setting yet (`|` multi-addresses, hierarchical
@@ -9,6 +10,7 @@
 use std::io::ErrorKind;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::server_line::{MAX_SERVER_ID, ServerLine};
 use super::{Config, ConfigError, split_entry};
@@ -132,6 +134,73 @@ impl Ensemble {
             return Err(fail(
                 "initLimit and syncLimit must be at least 1 tick".to_owned(),
             ));
+        }
+        Ok(())
+    }
+}
+
+/// Raft's timing (`watchkeeper.raft.*` keys, in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftTiming {
+    /// How often the leader sends heartbeats (`watchkeeper.raft.heartbeatMs`, 100).
+    pub heartbeat: Duration,
+    /// Shortest election timeout (`watchkeeper.raft.electionTimeoutMinMs`, 1000).
+    pub election_min: Duration,
+    /// Longest election timeout (`watchkeeper.raft.electionTimeoutMaxMs`, 2000).
+    pub election_max: Duration,
+}
+
+impl Default for RaftTiming {
+    /// Under a second, a loaded 2-core machine (CI building beside three servers) invites
+    /// spurious elections.
+    fn default() -> Self {
+        RaftTiming {
+            heartbeat: Duration::from_millis(100),
+            election_min: Duration::from_millis(1000),
+            election_max: Duration::from_millis(2000),
+        }
+    }
+}
+
+pub(super) const HEARTBEAT_KEY: &str = "watchkeeper.raft.heartbeatMs";
+pub(super) const ELECTION_MIN_KEY: &str = "watchkeeper.raft.electionTimeoutMinMs";
+pub(super) const ELECTION_MAX_KEY: &str = "watchkeeper.raft.electionTimeoutMaxMs";
+
+impl RaftTiming {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key, why| Err(ConfigError::RaftTiming { key, why });
+        let ms = |d: Duration| d.as_millis();
+        let (hb, min, max) = (self.heartbeat, self.election_min, self.election_max);
+        for (key, d) in [
+            (HEARTBEAT_KEY, hb),
+            (ELECTION_MIN_KEY, min),
+            (ELECTION_MAX_KEY, max),
+        ] {
+            if d.is_zero() {
+                return fail(key, "must be at least 1 millisecond".to_owned());
+            }
+        }
+        if min >= max {
+            return fail(
+                ELECTION_MIN_KEY,
+                format!(
+                    "{} ms must be less than {ELECTION_MAX_KEY} ({} ms), so that timeouts are \
+                     spread out and two servers rarely stand at once",
+                    ms(min),
+                    ms(max)
+                ),
+            );
+        }
+        if hb * 2 >= min {
+            return fail(
+                HEARTBEAT_KEY,
+                format!(
+                    "{} ms must be less than half of {ELECTION_MIN_KEY} ({} ms), so that a \
+                     follower hears from a live leader at least twice before it stands",
+                    ms(hb),
+                    ms(min)
+                ),
+            );
         }
         Ok(())
     }

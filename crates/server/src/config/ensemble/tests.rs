@@ -373,6 +373,44 @@ fn bad_ensemble_settings_name_the_line() {
 }
 
 #[test]
+fn raft_timing_has_defaults_and_keys() {
+    assert_eq!(parse("").unwrap().raft_timing, RaftTiming::default());
+    let c = parse(
+        "watchkeeper.raft.heartbeatMs=50\nwatchkeeper.raft.electionTimeoutMinMs=300\n\
+         watchkeeper.raft.electionTimeoutMaxMs=600\n",
+    )
+    .unwrap();
+    assert_eq!(c.raft_timing.heartbeat, Duration::from_millis(50));
+    assert_eq!(c.raft_timing.election_min, Duration::from_millis(300));
+    assert_eq!(c.raft_timing.election_max, Duration::from_millis(600));
+}
+
+#[test]
+fn raft_timing_is_validated_naming_the_key() {
+    let msg = parse("watchkeeper.raft.heartbeatMs=0\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("zoo.cfg:1: `watchkeeper.raft.heartbeatMs`"),
+        "{msg}"
+    );
+    let msg = parse("watchkeeper.raft.electionTimeoutMaxMs=900\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("`watchkeeper.raft.electionTimeoutMinMs`: 1000 ms must be less than"),
+        "{msg}"
+    );
+    let msg = parse("watchkeeper.raft.heartbeatMs=500\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.starts_with("`watchkeeper.raft.heartbeatMs`: 500 ms must be less than half"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn a_dynamic_config_file_that_does_not_exist_is_not_supported_yet() {
     let dir = data_dir(Some("1"));
     let text = with_dir(
@@ -421,4 +459,31 @@ fn server_lines_beside_a_dynamic_config_file_are_an_error() {
         "{msg}"
     );
     assert!(msg.contains("must be in the dynamic config file"), "{msg}");
+}
+
+#[test]
+fn raft_timing_defaults_are_valid() {
+    RaftTiming::default().validate().unwrap();
+}
+
+#[test]
+fn raft_timing_errors_name_the_key() {
+    let ms = Duration::from_millis;
+    let t = |hb, min, max| RaftTiming {
+        heartbeat: ms(hb),
+        election_min: ms(min),
+        election_max: ms(max),
+    };
+    for (timing, key) in [
+        (t(0, 1000, 2000), HEARTBEAT_KEY),
+        (t(100, 0, 2000), ELECTION_MIN_KEY),
+        (t(100, 1000, 0), ELECTION_MAX_KEY),
+        (t(100, 2000, 2000), ELECTION_MIN_KEY),
+        (t(100, 3000, 2000), ELECTION_MIN_KEY),
+        (t(500, 1000, 2000), HEARTBEAT_KEY),
+    ] {
+        let msg = timing.validate().unwrap_err().to_string();
+        assert!(msg.starts_with(&format!("`{key}`")), "{timing:?}: {msg}");
+    }
+    t(499, 1000, 1001).validate().unwrap();
 }
