@@ -2,7 +2,14 @@
 //!
 //! Every setting has a bound; a malformed value is an error that names the file and line, so an
 //! operator can fix it. Keys we do not know are logged and ignored, as ZooKeeper does, so an
-//! existing `zoo.cfg` works unchanged.
+//! existing `zoo.cfg` works unchanged. The ensemble keys (`server.N`, `myid`, the quorum
+//! settings, Raft timing) are in [`ensemble`], one `server.N` line in [`server_line`].
+
+pub mod ensemble;
+pub mod server_line;
+
+pub use ensemble::{Ensemble, RaftTiming};
+pub use server_line::ServerLine;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -47,6 +54,16 @@ pub struct Config {
     /// Recent watch events kept for exact catch-up of persistent watches after a reconnect;
     /// 0 turns catch-up off (ZooKeeper's behaviour).
     pub event_journal_size: usize,
+    /// This server's id as given by the caller (a `--my-id` flag); it takes precedence over
+    /// `<dataDir>/myid`. The id is resolved while `zoo.cfg` is applied, so set this first (see
+    /// [`Config::load_zoo_cfg`]). Ignored without server lines.
+    pub my_id: Option<u64>,
+    /// The replicated ensemble from the `server.N` lines; `None` runs standalone. A single
+    /// line naming this server is still `Some`: whether that runs standalone is the caller's
+    /// choice (`standaloneEnabled`).
+    pub ensemble: Option<Ensemble>,
+    /// Raft's heartbeat and election timeouts (`watchkeeper.raft.*`).
+    pub raft_timing: RaftTiming,
 }
 
 impl Default for Config {
@@ -69,6 +86,9 @@ impl Default for Config {
             max_outbound_bytes: 64 << 20,
             max_watches_per_session: None,
             event_journal_size: 65_536,
+            my_id: None,
+            ensemble: None,
+            raft_timing: RaftTiming::default(),
         }
     }
 }
@@ -137,6 +157,25 @@ pub enum ConfigError {
         text: String,
     },
     #[error(
+        "{path}:{line}: `{key}={value}`: {why}; a server line must look like {form}",
+        form = server_line::SERVER_LINE_FORM
+    )]
+    BadServerLine {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        value: String,
+        why: String,
+    },
+    /// This server's id could not be found: `path` is the `myid` file.
+    #[error("{path}: {why}")]
+    MyId { path: PathBuf, why: String },
+    /// The server lines as a whole do not make an ensemble: `path` is where they came from.
+    #[error("{path}: {why}")]
+    Ensemble { path: PathBuf, why: String },
+    #[error("`{key}`: {why}")]
+    RaftTiming { key: &'static str, why: String },
+    #[error(
         "minSessionTimeout ({min:?}) is larger than maxSessionTimeout ({max:?}); lower the first or raise the second"
     )]
     TimeoutRange { min: Duration, max: Duration },
@@ -165,33 +204,43 @@ impl Config {
 
     /// Reads a ZooKeeper `zoo.cfg`, starting from the defaults.
     pub fn from_zoo_cfg(path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg = Config::default();
+        cfg.load_zoo_cfg(path)?;
+        Ok(cfg)
+    }
+
+    /// Reads a ZooKeeper `zoo.cfg` on top of `self`: set [`Config::my_id`] first to override
+    /// `<dataDir>/myid`.
+    pub fn load_zoo_cfg(&mut self, path: &Path) -> Result<(), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let mut cfg = Config::default();
-        cfg.apply_zoo_cfg(path, &text)?;
-        Ok(cfg)
+        self.apply_zoo_cfg(path, &text)
     }
 
     /// Applies the settings of a `zoo.cfg` text on top of `self`.
+    ///
+    /// Server lines in `text` replace the ensemble's members. An ensemble from an earlier call
+    /// is kept, its settings overridden by those in `text`, and this server's id resolved
+    /// again, so that a later call can carry the command line's overrides.
     pub fn apply_zoo_cfg(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
-        let mut port: Option<u16> = None;
-        let mut addr: Option<IpAddr> = None;
+        let mut port: Option<(usize, u16)> = None;
+        let mut addr: Option<(usize, IpAddr)> = None;
+        let mut ens = ensemble::EnsembleKeys::default();
         for (i, raw) in text.lines().enumerate() {
             let line = i + 1;
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
-                continue;
-            }
-            let Some((key, value)) = trimmed.split_once(['=', ':']) else {
-                return Err(ConfigError::Syntax {
-                    path: path.to_owned(),
-                    line,
-                    text: trimmed.to_owned(),
-                });
+            let (key, value) = match split_entry(raw) {
+                None => continue,
+                Some(Ok(kv)) => kv,
+                Some(Err(text)) => {
+                    return Err(ConfigError::Syntax {
+                        path: path.to_owned(),
+                        line,
+                        text: text.to_owned(),
+                    });
+                }
             };
-            let (key, value) = (key.trim(), value.trim());
             let bad = |why: &str| ConfigError::BadValue {
                 path: path.to_owned(),
                 line,
@@ -215,11 +264,62 @@ impl Config {
                     _ => Err(bad("expected true or false")),
                 }
             };
-            match key {
-                "clientPort" => port = Some(num(u16::MAX as u64)? as u16),
-                "clientPortAddress" => {
-                    addr = Some(value.parse().map_err(|_| bad("expected an IP address"))?)
+            let ticks = || -> Result<u32, ConfigError> {
+                match num(1_000_000)? {
+                    0 => Err(bad("must be at least 1 tick")),
+                    n => Ok(n as u32),
                 }
+            };
+            let millis = || -> Result<Duration, ConfigError> {
+                match num(3_600_000)? {
+                    0 => Err(bad("must be at least 1 millisecond")),
+                    n => Ok(Duration::from_millis(n)),
+                }
+            };
+            match key {
+                "clientPort" => port = Some((line, num(u16::MAX as u64)? as u16)),
+                "clientPortAddress" => {
+                    let ip = value.parse().map_err(|_| bad("expected an IP address"))?;
+                    addr = Some((line, ip));
+                }
+                k if k.starts_with("server.") => ens.add_server(path, line, key, value)?,
+                k if ensemble::is_hierarchical_key(k) => {
+                    return Err(bad(ensemble::HIERARCHICAL_UNSUPPORTED));
+                }
+                "peerType" => {
+                    let observer = match value.to_ascii_lowercase().as_str() {
+                        "participant" => false,
+                        "observer" => true,
+                        _ => return Err(bad("expected participant or observer")),
+                    };
+                    ens.peer_type = Some((line, observer));
+                }
+                "initLimit" => ens.init_limit = Some(ticks()?),
+                "syncLimit" => ens.sync_limit = Some(ticks()?),
+                "standaloneEnabled" => ens.standalone_enabled = Some(flag()?),
+                "reconfigEnabled" => ens.reconfig_enabled = Some(flag()?),
+                "localSessionsEnabled" => ens.local_sessions_enabled = Some(flag()?),
+                "localSessionsUpgradingEnabled" => {
+                    ens.local_sessions_upgrading_enabled = Some(flag()?)
+                }
+                "readonlymode.enabled" => ens.read_only_mode_enabled = Some(flag()?),
+                "quorumListenOnAllIPs" => ens.quorum_listen_on_all_ips = Some(flag()?),
+                "dynamicConfigFile" => {
+                    if value.is_empty() {
+                        return Err(bad("expected the path of a file"));
+                    }
+                    ens.dynamic_config_file = Some((line, PathBuf::from(value)));
+                }
+                "electionAlg" => {
+                    // ZooKeeper 3.9 has only fast leader election left; Watchkeeper elects
+                    // with Raft, which stands in for it.
+                    if value != "3" {
+                        return Err(bad("only 3 (fast leader election) is supported"));
+                    }
+                }
+                ensemble::HEARTBEAT_KEY => self.raft_timing.heartbeat = millis()?,
+                ensemble::ELECTION_MIN_KEY => self.raft_timing.election_min = millis()?,
+                ensemble::ELECTION_MAX_KEY => self.raft_timing.election_max = millis()?,
                 "dataDir" => self.data_dir = PathBuf::from(value),
                 "dataLogDir" => self.data_log_dir = Some(PathBuf::from(value)),
                 "tickTime" => {
@@ -291,10 +391,12 @@ impl Config {
         }
         if port.is_some() || addr.is_some() {
             self.client_addr = SocketAddr::new(
-                addr.unwrap_or(self.client_addr.ip()),
-                port.unwrap_or(self.client_addr.port()),
+                addr.map_or(self.client_addr.ip(), |(_, ip)| ip),
+                port.map_or(self.client_addr.port(), |(_, p)| p),
             );
         }
+        // After the whole text: dataDir, and so myid, may come after the server lines.
+        ens.finish(self, path, port, addr)?;
         self.validate()
     }
 
@@ -304,8 +406,25 @@ impl Config {
         if min > max {
             return Err(ConfigError::TimeoutRange { min, max });
         }
+        self.raft_timing.validate()?;
+        if let Some(ensemble) = &self.ensemble {
+            ensemble.validate()?;
+        }
         Ok(())
     }
+}
+
+/// One line of a properties-style file: `None` for a blank or a comment, else the trimmed key
+/// and value, or the text that is neither.
+fn split_entry(raw: &str) -> Option<Result<(&str, &str), &str>> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with('!') {
+        return None;
+    }
+    Some(match trimmed.split_once(['=', ':']) {
+        Some((key, value)) => Ok((key.trim(), value.trim())),
+        None => Err(trimmed),
+    })
 }
 
 #[cfg(test)]
