@@ -30,14 +30,21 @@ pub struct ServeArgs {
     /// Four-letter words to answer, comma separated, or * for all.
     #[arg(long)]
     four_letter_words: Option<String>,
+    /// This server's id in an ensemble (the `server.N` lines of the config file); overrides
+    /// the `myid` file in the data directory.
+    #[arg(long)]
+    my_id: Option<u64>,
 }
 
 impl ServeArgs {
     fn config(&self) -> anyhow::Result<Config> {
-        let mut cfg = match &self.config {
-            Some(path) => Config::from_zoo_cfg(path)?,
-            None => Config::default(),
+        let mut cfg = Config {
+            my_id: self.my_id,
+            ..Config::default()
         };
+        if let Some(path) = &self.config {
+            cfg.load_zoo_cfg(path)?;
+        }
         let mut overrides = String::new();
         if let Some(t) = self.tick_time {
             overrides.push_str(&format!("tickTime={t}\n"));

@@ -225,6 +225,7 @@ async fn publish_status(
     standalone: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    use openraft::async_runtime::watch::WatchReceiver;
     let mut metrics = raft.metrics();
     loop {
         let status = Status::from_metrics(&metrics.borrow_and_update().clone(), standalone);
@@ -252,6 +253,23 @@ pub struct Handle {
 }
 
 impl Handle {
+    /// A handle of no running member, with the status of a standalone server: what is
+    /// submitted through it is dropped. For unit tests of code that holds a handle but whose
+    /// tests apply entries themselves.
+    pub fn detached(id: NodeId) -> Handle {
+        let (submit, _) = mpsc::unbounded_channel();
+        let mut status = Status::starting(id);
+        status.role = Role::Standalone;
+        status.leader = Some(id);
+        let (_, status) = watch::channel(status);
+        Handle {
+            id,
+            submit,
+            status,
+            leader_contact: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// This member's id.
     pub fn id(&self) -> NodeId {
         self.id

@@ -9,7 +9,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use watchkeeper_consensus::config::MemberConfig;
 use watchkeeper_consensus::node::{Consensus, Member};
 use watchkeeper_consensus::ConsensusError;
 use watchkeeper_tree::DataTree;

@@ -124,12 +124,13 @@ impl Core {
             }
             return;
         }
-        if let Request::Sync(r) = req
+        if let Request::Sync(r) = &req
             && !self.consensus.status().role.leads()
         {
             // On a follower, sync catches up to the leader's commit point first (ZooKeeper's
             // sync); a leader or a standalone server is there already.
-            self.queue_sync(conn, session_id, xid, r.path);
+            let path = r.path.clone();
+            self.queue_sync(conn, session_id, xid, path);
             return;
         }
         if queue_empty {

@@ -285,8 +285,8 @@ mod tests {
             };
             assert!(tree.apply(i as i64 + 1, &entry).result.is_ok());
         }
-        let (log, _) = std::sync::mpsc::channel();
-        Core::new(Arc::new(Config::default()), tree, log, 0)
+        let handle = watchkeeper_consensus::node::Handle::detached(1);
+        Core::new(Arc::new(Config::default()), tree, handle, 0)
     }
 
     /// The body of a successful reply frame.

@@ -225,8 +225,8 @@ mod tests {
             extended_types_enabled: true,
             ..Config::default()
         };
-        let (log, _) = std::sync::mpsc::channel();
-        Core::new(Arc::new(cfg), DataTree::new(), log, 0)
+        let handle = watchkeeper_consensus::node::Handle::detached(1);
+        Core::new(Arc::new(cfg), DataTree::new(), handle, 0)
     }
 
     fn create(data: Option<Vec<u8>>) -> CreateRequest {
