@@ -9,6 +9,7 @@
 //! - `net`: the peer transport (plain TCP, length-prefixed postcard frames).
 //! - `node`: starting a member, proposing, forwarding to the leader, status.
 
+pub mod net;
 pub mod types;
 
 pub use types::{ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig};
