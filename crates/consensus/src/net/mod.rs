@@ -6,6 +6,8 @@
 //! - `wire`: the payloads that are not openraft's own (hello, snapshot header and chunks).
 //! - [`client`]: [`PeerNetwork`], openraft's network factory, and [`PeerClient`], its
 //!   per-target network.
+//! - [`server`]: [`serve`], which answers peers on the quorum and election ports by calling a
+//!   [`PeerService`] (the node's Raft, and its forward handling when it leads).
 //!
 //! Which port carries what, as in ZooKeeper:
 //! - the **quorum port**: log replication (AppendEntries with entries), snapshots, forwarding;
@@ -26,6 +28,7 @@
 
 pub mod client;
 pub mod frame;
+pub mod server;
 mod wire;
 
 use std::io;
@@ -40,6 +43,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 pub use client::{PeerClient, PeerNetwork};
 pub use frame::{FrameError, Kind};
+pub use server::{ForwardCompletion, PeerService, ServeConfig, serve, serve_with};
 
 use crate::NodeId;
 use frame::{Frame, FrameReader};
