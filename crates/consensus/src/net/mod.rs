@@ -8,6 +8,8 @@
 //!   per-target network.
 //! - [`server`]: [`serve`], which answers peers on the quorum and election ports by calling a
 //!   [`PeerService`] (the node's Raft, and its forward handling when it leads).
+//! - [`forward`]: [`ForwardClient`], one ordered, pipelined connection to the leader for write
+//!   forwarding.
 //!
 //! Which port carries what, as in ZooKeeper:
 //! - the **quorum port**: log replication (AppendEntries with entries), snapshots, forwarding;
@@ -27,6 +29,7 @@
 //!   reason logged.
 
 pub mod client;
+pub mod forward;
 pub mod frame;
 pub mod server;
 mod wire;
@@ -42,6 +45,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpSocket, TcpStream};
 
 pub use client::{PeerClient, PeerNetwork};
+pub use forward::ForwardClient;
 pub use frame::{FrameError, Kind};
 pub use server::{ForwardCompletion, PeerService, ServeConfig, serve, serve_with};
 
@@ -337,6 +341,10 @@ impl Conn {
         let frame = frame::encode(kind, id, req).map_err(NetError::Encode)?;
         self.send(&frame).await?;
         self.reply(id).await
+    }
+
+    pub(crate) fn into_parts(self) -> (FrameReader<OwnedReadHalf>, OwnedWriteHalf, SocketAddr) {
+        (self.reader, self.writer, self.peer)
     }
 }
 
