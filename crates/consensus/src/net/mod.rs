@@ -34,6 +34,9 @@ pub mod frame;
 pub mod server;
 mod wire;
 
+#[cfg(test)]
+mod tests;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
