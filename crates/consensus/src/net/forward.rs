@@ -16,7 +16,12 @@
 //!   socket (the leader may or may not have taken it), [`NetError::NotSent`] if not (it
 //!   certainly was not applied). No call waits forever on a dead connection.
 //! - The next call after a break makes a new connection; a broken one is never reused, so
-//!   nothing is written after a request whose fate is unknown on the same stream.
+//!   nothing is written after a request whose fate is unknown on the same stream. The leader
+//!   serves one forward connection per member: the first request on the new connection stops
+//!   the old one there before it is admitted, so no request of the old connection can be
+//!   admitted after it (the basis of the barrier in the design, §3.8).
+//! - A member keeps one `ForwardClient` per leader: two of them to the same leader would fence
+//!   each other off in turn.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

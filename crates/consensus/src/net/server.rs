@@ -15,13 +15,20 @@
 //! Replies are written by a writer task per connection, fed through a bounded queue, so a slow
 //! completion never holds up a Raft reply and a reader never writes concurrently with another.
 //!
+//! At most one connection per member carries forwards (the fence, see `Fences`): the first
+//! forward on a member's new connection stops its older one and waits until that one has
+//! stopped reading, so nothing sent on the old connection is admitted after anything sent on the
+//! new one.
+//!
 //! A connection that breaks the protocol (bad frame, undecodable payload, a hello meant for
 //! another member, a damaged snapshot) gets a `Refused` frame with the reason, which is also
 //! logged, and is closed.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,7 +44,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::frame::{self, Frame, FrameError, FrameReader, Kind};
@@ -141,6 +148,7 @@ pub async fn serve_with<S: PeerService>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = Arc::new(config);
+    let fences = Arc::new(Fences::default());
     let mut conns = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -156,6 +164,7 @@ pub async fn serve_with<S: PeerService>(
                     peer,
                     service.clone(),
                     config.clone(),
+                    fences.clone(),
                     shutdown.clone(),
                 ));
             }
@@ -211,6 +220,7 @@ async fn connection<S: PeerService>(
     peer: SocketAddr,
     service: Arc<S>,
     config: Arc<ServeConfig>,
+    fences: Arc<Fences>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = stream.set_nodelay(true) {
@@ -225,6 +235,8 @@ async fn connection<S: PeerService>(
         from: 0,
         service,
         config,
+        fences,
+        fence: None,
     };
     let end = tokio::select! {
         end = conn.run() => end,
@@ -242,6 +254,9 @@ async fn connection<S: PeerService>(
             (frame::encode(Kind::Refused, 0, &reason).ok(), true)
         }
     };
+    if let Some(fence) = conn.fence.take() {
+        conn.fences.release(from, fence);
+    }
     let ServerConn { reader, .. } = conn;
     let closing = async {
         // The writer sends what is queued, then the last frame, then stops; completions still
@@ -292,6 +307,78 @@ async fn write_loop(mut write: OwnedWriteHalf, mut outbox: mpsc::Receiver<Out>) 
     }
 }
 
+/// The fence of forward connections: at most one per member is served. When a member opens a
+/// new one (it saw the old one break), the old one is stopped, and the new one admits nothing
+/// until the old one's reader has ended. So nothing the member sent on the old connection can
+/// be admitted after what it sends on the new one, which is what lets it judge the fate of its
+/// old requests from the first request of the new connection (the barrier of §3.8).
+#[derive(Default)]
+struct Fences {
+    by_member: std::sync::Mutex<HashMap<NodeId, Fence>>,
+    next_generation: AtomicU64,
+}
+
+/// The registration of the member's current forward connection.
+struct Fence {
+    generation: u64,
+    /// Tells the connection to stop reading.
+    stop: oneshot::Sender<()>,
+    /// Completes (with an error) when the connection's reader is gone.
+    ended: oneshot::Receiver<()>,
+}
+
+/// A connection's side of its fence.
+struct Fenced {
+    generation: u64,
+    stop: oneshot::Receiver<()>,
+    /// Dropped when the connection's reader is gone.
+    _alive: oneshot::Sender<()>,
+}
+
+impl Fences {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<NodeId, Fence>> {
+        // Each operation is one insert or remove: a poisoned map is still consistent.
+        self.by_member.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes the calling connection member `from`'s forward connection, once the previous one
+    /// (if any) has stopped.
+    async fn claim(&self, from: NodeId) -> Fenced {
+        let (stop_tx, stop) = oneshot::channel();
+        let (alive, ended) = oneshot::channel();
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        let previous = self.lock().insert(
+            from,
+            Fence {
+                generation,
+                stop: stop_tx,
+                ended,
+            },
+        );
+        if let Some(previous) = previous {
+            tracing::info!(from, "a newer forward connection replaces the previous one");
+            let _ = previous.stop.send(());
+            let _ = previous.ended.await;
+        }
+        Fenced {
+            generation,
+            stop,
+            _alive: alive,
+        }
+    }
+
+    /// Forgets `fence` unless a newer connection of the member has replaced it already.
+    fn release(&self, from: NodeId, fence: Fenced) {
+        let mut map = self.lock();
+        if map
+            .get(&from)
+            .is_some_and(|f| f.generation == fence.generation)
+        {
+            map.remove(&from);
+        }
+    }
+}
+
 struct ServerConn<S> {
     reader: FrameReader<OwnedReadHalf>,
     out: mpsc::Sender<Out>,
@@ -299,6 +386,9 @@ struct ServerConn<S> {
     from: NodeId,
     service: Arc<S>,
     config: Arc<ServeConfig>,
+    fences: Arc<Fences>,
+    /// Set once the connection carries forwards (see [`Fences`]).
+    fence: Option<Fenced>,
 }
 
 impl<S: PeerService> ServerConn<S> {
@@ -307,7 +397,20 @@ impl<S: PeerService> ServerConn<S> {
             return end;
         }
         loop {
-            let frame = match self.reader.next_frame().await {
+            let next = match &mut self.fence {
+                Some(fence) => tokio::select! {
+                    biased;
+                    _ = &mut fence.stop => {
+                        return End::Refuse(format!(
+                            "member {} opened a newer forward connection",
+                            self.from
+                        ));
+                    }
+                    next = self.reader.next_frame() => next,
+                },
+                None => self.reader.next_frame().await,
+            };
+            let frame = match next {
                 Ok(f) => f,
                 Err(e) => return End::read(e),
             };
@@ -375,6 +478,9 @@ impl<S: PeerService> ServerConn<S> {
             Kind::SnapshotBegin => self.receive_snapshot(frame).await,
             Kind::Forward => {
                 let req: ForwardRequest = decode(&frame)?;
+                if self.fence.is_none() {
+                    self.fence = Some(self.fences.claim(self.from).await);
+                }
                 let completion = self.service.forward(self.from, req).await;
                 let out = self.out.clone();
                 let id = frame.id;

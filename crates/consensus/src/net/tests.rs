@@ -936,6 +936,46 @@ async fn forwards_completing_out_of_order_get_their_own_answers() {
     server.stop().await;
 }
 
+#[tokio::test]
+async fn a_newer_forward_connection_of_a_member_stops_its_older_one_first() {
+    let fake = Fake::new(1);
+    let server = Server::start(fake.clone()).await;
+    let old = Arc::new(forward_client(server.node(), NetConfig::default()));
+    let gate = fake.gate(0);
+    let old_call = {
+        let old = old.clone();
+        tokio::spawn(async move { old.call(propose(0)).await })
+    };
+    fake.wait_for_events(1).await;
+
+    // Another member's forward connection is its own business.
+    let other = ForwardClient::new(3, 1, server.node(), LOCAL, NetConfig::default());
+    assert_eq!(rejected(other.call(propose(10)).await), vec![10]);
+
+    // Member 2 again, on a new connection (it believes the old one broke).
+    let new = forward_client(server.node(), NetConfig::default());
+    assert_eq!(rejected(new.call(propose(1)).await), vec![1]);
+    match tokio::time::timeout(LONG, old_call).await.unwrap().unwrap() {
+        Err(NetError::OutcomeUnknown { reason, .. }) => {
+            assert!(reason.contains("newer forward connection"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    gate.send(()).unwrap();
+    fake.wait_for_events(6).await;
+    let events: Vec<_> = fake
+        .take_events()
+        .into_iter()
+        .map(|e| match e {
+            Event::Admitted(from, s) => format!("a{from}/{s}"),
+            Event::Completed(s) => format!("c{s}"),
+            e => panic!("{e:?}"),
+        })
+        .collect();
+    assert_eq!(events, ["a2/0", "a3/10", "c10", "a2/1", "c1", "c0"]);
+    server.stop().await;
+}
+
 /// A leader by hand: accepts one connection, checks the hello, reads `n` forwards.
 async fn accept_forwards(listener: &TcpListener, n: usize) -> (Raw, Vec<Frame>) {
     let (stream, _) = tokio::time::timeout(LONG, listener.accept())
