@@ -910,11 +910,10 @@ async fn forwards_completing_out_of_order_get_their_own_answers() {
     // All five admitted (in order) and waiting at their gates.
     fake.wait_for_events(5).await;
     // Complete them last first, each only after the one before has completed.
-    for (i, gate) in gates.into_iter().enumerate().rev() {
+    for gate in gates.into_iter().rev() {
         let before = fake.event_count();
         gate.send(()).unwrap();
         fake.wait_for_events(before + 1).await;
-        let _ = i;
     }
     let results = tokio::time::timeout(LONG, calls).await.unwrap().unwrap();
     for (seq, r) in results.into_iter().enumerate() {
