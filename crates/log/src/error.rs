@@ -46,6 +46,20 @@ pub enum LogError {
     )]
     OutOfOrder { last: u64, got: u64 },
 
+    /// `truncate_after` was asked to remove entries that a snapshot already holds.
+    #[error(
+        "truncation after entry {index} refused: entries up to {snapshot} are in a snapshot, so \
+         they are committed and cannot be removed; this is a bug in the caller"
+    )]
+    TruncateBelowSnapshot { index: u64, snapshot: u64 },
+
+    /// `append_committed` was given more than [`crate::MAX_COMMITTED_BYTES`].
+    #[error(
+        "committed record for entry {index} is {len} bytes, over the {max}-byte limit; it is \
+         meant for a log id, not data"
+    )]
+    CommittedTooLarge { index: u64, len: usize, max: usize },
+
     /// A snapshot payload over [`crate::MAX_SNAPSHOT_BYTES`], when writing or when reading.
     #[error(
         "snapshot {} is {len} bytes, over the {max}-byte limit of this build; the data tree is \
