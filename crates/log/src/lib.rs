@@ -8,7 +8,9 @@
 //! Raft needs more than appends, and gets it without ever rewriting a record:
 //! - [`Wal::truncate_after`] removes a conflicting uncommitted tail by appending a truncation
 //!   record (and deleting segments that hold only removed entries), durable at the next sync;
-//! - [`Wal::append_committed`] records the committed log position, riding the next sync.
+//! - [`Wal::append_committed`] records the committed log position, riding the next sync;
+//! - [`Wal::purge`] past the end of the log (a snapshot received from the leader) empties it
+//!   and continues after the snapshot.
 //!
 //! Entries are not read back from a running `Wal`: the caller keeps the unpurged ones in
 //! memory, from [`Recovery::entries`] on.

@@ -276,19 +276,16 @@ impl Wal {
     ) -> Result<(), LogError> {
         self.sync()?;
         write_snapshot_file(&self.dir, index, payload)?;
-        self.purge(index, retain)?;
-        if index > self.last_index {
-            // purge removed every segment: all of them ended at or below `index`.
-            self.last_index = index;
-        }
-        Ok(())
+        // Past the end of the log, purge removes every segment and moves last_index to index.
+        self.purge(index, retain)
     }
 
     /// Removes segments wholly at or below `upto_index` and all but the newest
     /// `retain_snapshots` snapshots (at least one is kept). Only what a snapshot on disk covers
-    /// is removed: `upto_index` is lowered to the newest snapshot's index, and the segment being
-    /// appended to is kept while it has records not yet synced. For use after
-    /// [`crate::write_snapshot_file`].
+    /// is removed: `upto_index` is lowered to the newest snapshot's index. If that covers the
+    /// whole log (`upto >= last_index()`, a follower given a snapshot ahead of its log), every
+    /// segment goes, buffered records with them, and the next append must be `upto + 1`. For
+    /// use after [`crate::write_snapshot_file`].
     pub fn purge(&mut self, upto_index: u64, retain_snapshots: usize) -> Result<(), LogError> {
         self.check_poisoned()?;
         let listing = dir::list(&self.dir)?;
@@ -301,10 +298,9 @@ impl Wal {
         while let Some(&first) = self.segments.first() {
             let covered = match self.segments.get(1) {
                 Some(&next) => next <= upto.saturating_add(1),
-                None => {
-                    self.last_index <= upto
-                        && self.active.as_ref().is_none_or(|a| a.pending.is_empty())
-                }
+                // Buffered records of the last segment are at or below last_index, so the
+                // snapshot, already durable, holds them too: dropping them loses nothing.
+                None => self.last_index <= upto,
             };
             if !covered {
                 break;
@@ -316,6 +312,9 @@ impl Wal {
             dir::remove(&self.dir.join(dir::segment_name(first)))?;
             self.segments.remove(0);
             removed_segments += 1;
+        }
+        if self.segments.is_empty() && self.last_index < upto {
+            self.last_index = upto;
         }
         let keep = retain_snapshots.max(1);
         let old_snapshots = listing.snapshots.len().saturating_sub(keep);

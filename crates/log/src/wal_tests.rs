@@ -651,7 +651,7 @@ fn wal_can_move_to_the_log_thread() {
     is_send::<LogError>();
 }
 
-// ---- Raft: truncation, committed records ----
+// ---- Raft: truncation, committed records, purging past the end ----
 
 /// A payload that differs from `payload(i)`, for entries rewritten after a truncation.
 fn rewritten(i: u64) -> Vec<u8> {
@@ -1119,6 +1119,52 @@ fn committed_records_filling_a_segment_without_entries_replace_it_under_the_same
     let rec = open(d.path()).1;
     assert_eq!(rec.entries.last(), Some(&(4, vec![4u8; 200])));
     assert_eq!(rec.committed, Some((3, vec![39u8; 100])));
+}
+
+#[test]
+fn purge_past_the_end_empties_the_log_and_appends_continue_after_the_snapshot() {
+    let d = tempfile::tempdir().unwrap();
+    let mut wal = write(d.path(), 1..=40);
+    // A snapshot received from the leader, far ahead of this log.
+    write_snapshot_file(d.path(), 100, b"from the leader").unwrap();
+    // Asking for more than the snapshot covers moves only as far as the snapshot.
+    wal.purge(150, 1).unwrap();
+    assert!(seg_firsts(d.path()).is_empty());
+    assert_eq!(wal.last_index(), 100);
+    assert!(matches!(
+        wal.append(41, b"x"),
+        Err(LogError::OutOfOrder { .. })
+    ));
+    assert!(matches!(
+        wal.truncate_after(99),
+        Err(LogError::TruncateBelowSnapshot { .. })
+    ));
+    wal.append(101, &payload(101)).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let (wal, rec) = open(d.path());
+    assert_eq!(rec.snapshot, Some((100, b"from the leader".to_vec())));
+    assert_eq!(rec.entries, entries(101..=101));
+    assert_eq!(wal.last_index(), 101);
+    assert_eq!(seg_firsts(d.path()), vec![101]);
+}
+
+#[test]
+fn purge_past_the_end_drops_buffered_entries_the_snapshot_already_holds() {
+    let d = tempfile::tempdir().unwrap();
+    let mut wal = write(d.path(), 1..=5);
+    wal.append(6, &payload(6)).unwrap();
+    write_snapshot_file(d.path(), 6, b"s").unwrap();
+    wal.purge(6, 1).unwrap();
+    assert!(seg_firsts(d.path()).is_empty());
+    assert_eq!(wal.last_index(), 6);
+    wal.sync().unwrap();
+    wal.append(7, &payload(7)).unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    let rec = open(d.path()).1;
+    assert_eq!(rec.snapshot.map(|s| s.0), Some(6));
+    assert_eq!(rec.entries, entries(7..=7));
 }
 
 /// Writes a version-1 segment (before record kinds), as older builds left them.
