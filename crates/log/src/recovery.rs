@@ -16,6 +16,7 @@ use crate::options::MAX_SEGMENT_BYTES;
 use crate::record::{Format, Kind};
 use crate::segment::{self, Torn};
 use crate::snapshot::read_snapshot;
+use crate::state::read_state;
 use crate::{LogError, LogOptions};
 
 /// What [`crate::Wal::open`] found on disk.
@@ -32,6 +33,8 @@ pub struct Recovery {
     /// [`crate::Wal::append_committed`]). It can be older than the newest one saved, or
     /// missing, after a crash before a sync, a truncation that removed segments, or a purge.
     pub committed: Option<(u64, Vec<u8>)>,
+    /// The contents of the state file (see [`crate::Wal::save_state`]), if there is one.
+    pub state: Option<Vec<u8>>,
 }
 
 /// A torn final write found at open and zeroed: the bytes from `offset` on in `file` were never
@@ -97,6 +100,7 @@ pub(crate) fn recover(
     opts: &LogOptions,
     listing: &Listing,
 ) -> Result<(Resume, Recovery), LogError> {
+    let state = read_state(dir)?;
     let (snapshot, damaged_newer) = newest_snapshot(dir, &listing.snapshots)?;
     let snap_index = snapshot.as_ref().map_or(0, |s| s.0);
     // If the newest snapshot was damaged and the log does not reach back to the older one we
@@ -241,6 +245,7 @@ pub(crate) fn recover(
             entries,
             repaired_tail,
             committed,
+            state,
         },
     ))
 }

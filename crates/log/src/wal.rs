@@ -1,5 +1,5 @@
 //! The write-ahead log handle: append, group-commit sync, truncation of the tail, committed
-//! records, snapshot installation and purging.
+//! records, the state file, snapshot installation and purging.
 //!
 //! Invariants kept here:
 //! - Entry indexes are contiguous: each append is `last_index + 1`, across segments, snapshots
@@ -33,6 +33,7 @@ use crate::record::{
 };
 use crate::recovery::{Recovery, Reopened, open_active, read_and_scan, recover};
 use crate::snapshot::write_snapshot_file;
+use crate::state::write_state;
 use crate::{LogError, LogOptions};
 
 /// Above this, the append buffer's memory is given back after a sync.
@@ -103,9 +104,9 @@ impl fmt::Debug for Wal {
 impl Wal {
     /// Opens (creating the directory if missing), recovers, truncates a torn tail, and positions
     /// for appending after the last entry. Corruption before the tail (a bad record followed by
-    /// valid data, a gap in indexes, a bad snapshot that is the only one) is an error naming
-    /// the file and the byte offset. Leftover temporary files and segments already covered by a
-    /// snapshot are removed.
+    /// valid data, a gap in indexes, a bad snapshot that is the only one, a damaged state file)
+    /// is an error naming the file and the byte offset. Leftover temporary files and segments
+    /// already covered by a snapshot are removed.
     pub fn open(dir: &Path, opts: LogOptions) -> Result<(Wal, Recovery), LogError> {
         opts.validate()?;
         dir::create(dir)?;
@@ -261,6 +262,20 @@ impl Wal {
     /// The directory this log lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Replaces the state file (the caller's Raft vote and last purged log id, at most
+    /// [`crate::MAX_STATE_BYTES`]) atomically and durably: temp file, fsync, rename, fsync the
+    /// directory. When this returns `Ok` the new state survives a crash; until then the old
+    /// one does. It comes back as [`Recovery::state`]. An I/O failure poisons the handle, as a
+    /// failed fdatasync of the log does: whether the new state is on disk is unknown, so the
+    /// caller must not act on it (say, grant a vote) and must reopen.
+    pub fn save_state(&mut self, bytes: &[u8]) -> Result<(), LogError> {
+        self.check_poisoned()?;
+        match write_state(&self.dir, bytes) {
+            Err(e @ LogError::StateTooLarge { .. }) => Err(e),
+            written => self.poison_on_err(written),
+        }
     }
 
     /// Writes a snapshot taken at `index` (temp file, fsync, rename, fsync the directory), then

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::record::{Kind, MAX_COMMITTED_BYTES, encode_record, encode_segment_header};
-use crate::{Recovery, TailRepair, write_snapshot_file};
+use crate::{MAX_STATE_BYTES, Recovery, TailRepair, write_snapshot_file};
 
 fn small() -> LogOptions {
     LogOptions {
@@ -66,6 +66,7 @@ fn empty_directory_is_created_and_empty() {
             entries: vec![],
             repaired_tail: None,
             committed: None,
+            state: None,
         }
     );
     drop(wal);
@@ -651,7 +652,7 @@ fn wal_can_move_to_the_log_thread() {
     is_send::<LogError>();
 }
 
-// ---- Raft: truncation, committed records, purging past the end ----
+// ---- Raft: truncation, committed records, the state file, purging past the end ----
 
 /// A payload that differs from `payload(i)`, for entries rewritten after a truncation.
 fn rewritten(i: u64) -> Vec<u8> {
@@ -1119,6 +1120,58 @@ fn committed_records_filling_a_segment_without_entries_replace_it_under_the_same
     let rec = open(d.path()).1;
     assert_eq!(rec.entries.last(), Some(&(4, vec![4u8; 200])));
     assert_eq!(rec.committed, Some((3, vec![39u8; 100])));
+}
+
+#[test]
+fn the_state_file_round_trips_and_is_replaced_whole() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut wal, rec) = open(d.path());
+    assert_eq!(rec.state, None);
+    wal.save_state(b"vote: term 1 for 1").unwrap();
+    drop(wal);
+    let (mut wal, rec) = open(d.path());
+    assert_eq!(rec.state.as_deref(), Some(&b"vote: term 1 for 1"[..]));
+    wal.save_state(b"vote: term 2 for 3; purged 0").unwrap();
+    // A crash during a later save leaves only a temp file behind; the last saved state stands.
+    fs::write(d.path().join(dir::tmp_name(dir::STATE_FILE)), b"half").unwrap();
+    drop(wal);
+    let (mut wal, rec) = open(d.path());
+    assert_eq!(
+        rec.state.as_deref(),
+        Some(&b"vote: term 2 for 3; purged 0"[..])
+    );
+    assert_eq!(files(d.path(), "raft-state"), vec![dir::STATE_FILE]);
+
+    let err = wal.save_state(&vec![0u8; MAX_STATE_BYTES + 1]).unwrap_err();
+    assert!(matches!(err, LogError::StateTooLarge { .. }), "{err}");
+    // A refused state leaves the handle working and the old state in place.
+    wal.append(1, b"one").unwrap();
+    wal.sync().unwrap();
+    drop(wal);
+    assert_eq!(
+        open(d.path()).1.state.as_deref(),
+        Some(&b"vote: term 2 for 3; purged 0"[..])
+    );
+}
+
+#[test]
+fn a_damaged_state_file_refuses_to_open_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut wal, _) = open(d.path());
+    wal.save_state(b"vote: term 9 for 2").unwrap();
+    drop(wal);
+    let path = d.path().join(dir::STATE_FILE);
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    let err = Wal::open(d.path(), small()).unwrap_err();
+    assert!(matches!(err, LogError::CorruptState { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(dir::STATE_FILE) && msg.contains("checksum mismatch"),
+        "{msg}"
+    );
 }
 
 #[test]
