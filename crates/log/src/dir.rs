@@ -1,8 +1,9 @@
 //! The log directory: file names, listing, the exclusive lock, and durable directory changes.
 //!
-//! Files: `log-<first index:020>.wal` segments, `snapshot-<index:020>.snap` snapshots, `LOCK`,
-//! and `*.tmp` files that exist only while a segment or snapshot is being created (a file under
-//! its final name is always complete and fsynced). Other files are left alone.
+//! Files: `log-<first index:020>.wal` segments, `snapshot-<index:020>.snap` snapshots, the
+//! `raft-state` file, `LOCK`, and `*.tmp` files that exist only while a segment, snapshot or
+//! state file is being written (a file under its final name is always complete and fsynced).
+//! Other files are left alone.
 
 use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ const SNAPSHOT_PREFIX: &str = "snapshot-";
 const SNAPSHOT_SUFFIX: &str = ".snap";
 const TMP_SUFFIX: &str = ".tmp";
 const LOCK_FILE: &str = "LOCK";
+pub(crate) const STATE_FILE: &str = "raft-state";
 
 pub(crate) fn segment_name(first: u64) -> String {
     format!("{SEGMENT_PREFIX}{first:020}{SEGMENT_SUFFIX}")
@@ -61,7 +63,9 @@ pub(crate) fn list(dir: &Path) -> Result<Listing, LogError> {
         } else if let Some(i) = parse_index(name, SNAPSHOT_PREFIX, SNAPSHOT_SUFFIX) {
             out.snapshots.push(i);
         } else if name.ends_with(TMP_SUFFIX)
-            && (name.starts_with(SEGMENT_PREFIX) || name.starts_with(SNAPSHOT_PREFIX))
+            && (name.starts_with(SEGMENT_PREFIX)
+                || name.starts_with(SNAPSHOT_PREFIX)
+                || name.starts_with(STATE_FILE))
         {
             out.temps.push(entry.path());
         }
@@ -140,6 +144,8 @@ mod tests {
             segment_name(u64::MAX),
             snapshot_name(7),
             tmp_name(&snapshot_name(9)),
+            tmp_name(STATE_FILE),
+            STATE_FILE.into(),
             "log-12.wal".into(),
             "log-0000000000000000000x.wal".into(),
             "notes.txt".into(),
@@ -149,7 +155,7 @@ mod tests {
         let l = list(d.path()).unwrap();
         assert_eq!(l.segments, vec![1, u64::MAX]);
         assert_eq!(l.snapshots, vec![7]);
-        assert_eq!(l.temps.len(), 1);
+        assert_eq!(l.temps.len(), 2);
     }
 
     #[test]

@@ -46,6 +46,46 @@ pub enum LogError {
     )]
     OutOfOrder { last: u64, got: u64 },
 
+    /// `truncate_after` was asked to remove entries that a snapshot already holds.
+    #[error(
+        "truncation after entry {index} refused: entries up to {snapshot} are in a snapshot, so \
+         they are committed and cannot be removed; this is a bug in the caller"
+    )]
+    TruncateBelowSnapshot { index: u64, snapshot: u64 },
+
+    /// `append_committed` was given more than [`crate::MAX_COMMITTED_BYTES`].
+    #[error(
+        "committed record for entry {index} is {len} bytes, over the {max}-byte limit; it is \
+         meant for a log id, not data"
+    )]
+    CommittedTooLarge { index: u64, len: usize, max: usize },
+
+    /// `save_state` was given more than [`crate::MAX_STATE_BYTES`].
+    #[error(
+        "state for {} is {len} bytes, over the {max}-byte limit; it is meant for a vote and a \
+         log id, not data",
+        file.display()
+    )]
+    StateTooLarge {
+        file: PathBuf,
+        len: usize,
+        max: usize,
+    },
+
+    /// The state file fails its checks. It holds what this server promised (its vote), so it
+    /// is neither repaired nor ignored.
+    #[error(
+        "corrupt state file {} at byte offset {offset}: {reason}. It holds this server's vote; \
+         deleting it could let the server vote twice in one term. Restore the data directory \
+         from a backup, or remove this server from the cluster and add it back as a new member",
+        file.display()
+    )]
+    CorruptState {
+        file: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+
     /// A snapshot payload over [`crate::MAX_SNAPSHOT_BYTES`], when writing or when reading.
     #[error(
         "snapshot {} is {len} bytes, over the {max}-byte limit of this build; the data tree is \

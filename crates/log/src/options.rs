@@ -2,7 +2,7 @@
 //! corrupt length field on disk can make the process allocate without limit.
 
 use crate::LogError;
-use crate::record::{RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
+use crate::record::{MAX_COMMITTED_BYTES, RECORD_HEADER_BYTES, SEGMENT_HEADER_BYTES};
 
 /// The largest segment file this crate writes or reads; a segment is read into memory whole
 /// during recovery, so this bounds that allocation.
@@ -33,8 +33,14 @@ impl Default for LogOptions {
 }
 
 impl LogOptions {
-    /// Checks that the limits fit together: a largest record must fit in an empty segment, and
+    /// Checks that the limits fit together: a largest entry must fit in a fresh segment, and
     /// its length must fit the record's 32-bit length field.
+    ///
+    /// A fresh segment may begin with two records before its first entry: a truncation of the
+    /// previous segment's tail and a copy of the newest committed record. Both must leave room
+    /// for a largest entry, or the entry would need a new segment with the same first index,
+    /// that is, the same file name; and after the entry, room for the truncation record that
+    /// appends keep free.
     pub(crate) fn validate(&self) -> Result<(), LogError> {
         if self.max_record_bytes > u32::MAX as usize {
             return Err(LogError::InvalidOptions(format!(
@@ -43,8 +49,8 @@ impl LogOptions {
                 u32::MAX
             )));
         }
-        let needed =
-            SEGMENT_HEADER_BYTES as u64 + RECORD_HEADER_BYTES as u64 + self.max_record_bytes as u64;
+        let needed = (SEGMENT_HEADER_BYTES + 4 * RECORD_HEADER_BYTES + MAX_COMMITTED_BYTES) as u64
+            + self.max_record_bytes as u64;
         if self.segment_bytes < needed {
             return Err(LogError::InvalidOptions(format!(
                 "segment_bytes {} cannot hold a record of max_record_bytes {} (needs at least {needed})",

@@ -1,14 +1,22 @@
-//! Reading a log directory back at open: the newest usable snapshot, then every record after it,
-//! checking that they form one unbroken sequence, cutting off a torn tail and refusing anything
-//! else that is damaged.
+//! Reading a log directory back at open: the newest usable snapshot, then every record after it
+//! in file order, replaying entries and truncations into one unbroken sequence, cutting off a
+//! torn tail and refusing anything else that is damaged.
+//!
+//! Between segments: a segment's first index is one past the last entry of the segment before
+//! it (after that segment's own truncations), or lower if and only if the segment begins with a
+//! truncation to just below its first index, which removes the previous segment's tail (see
+//! `Wal::truncate_after`). So every entry that survives in a segment is below the next
+//! segment's first index, which is what the purge rule relies on.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use crate::dir::{self, Listing};
 use crate::options::MAX_SEGMENT_BYTES;
+use crate::record::{Format, Kind};
 use crate::segment::{self, Torn};
 use crate::snapshot::read_snapshot;
+use crate::state::read_state;
 use crate::{LogError, LogOptions};
 
 /// What [`crate::Wal::open`] found on disk.
@@ -16,10 +24,17 @@ use crate::{LogError, LogOptions};
 pub struct Recovery {
     /// The newest valid snapshot: its index and payload.
     pub snapshot: Option<(u64, Vec<u8>)>,
-    /// Every durable record with an index above the snapshot's, in order and contiguous.
+    /// Every durable entry with an index above the snapshot's that no durable truncation
+    /// removed, in order and contiguous.
     pub entries: Vec<(u64, Vec<u8>)>,
     /// The torn final write that was cut off, if there was one.
     pub repaired_tail: Option<TailRepair>,
+    /// The last committed record in the log's files (index and payload, as given to
+    /// [`crate::Wal::append_committed`]). It can be older than the newest one saved, or
+    /// missing, after a crash before a sync, a truncation that removed segments, or a purge.
+    pub committed: Option<(u64, Vec<u8>)>,
+    /// The contents of the state file (see [`crate::Wal::save_state`]), if there is one.
+    pub state: Option<Vec<u8>>,
 }
 
 /// A torn final write found at open and zeroed: the bytes from `offset` on in `file` were never
@@ -32,13 +47,52 @@ pub struct TailRepair {
     pub bytes: u64,
 }
 
+/// The last segment, reopened for appending.
+pub(crate) struct ResumeActive {
+    pub file: File,
+    pub path: PathBuf,
+    pub first: u64,
+    /// The offset just after its last record.
+    pub written: u64,
+    /// Whether it begins with a truncation of the previous segment's tail.
+    pub leading_truncate: bool,
+}
+
 /// Where appending resumes after recovery.
 pub(crate) struct Resume {
     /// First indexes of the segment files that remain, oldest first.
     pub segments: Vec<u64>,
-    /// The last segment, open for writing, its path, and the offset just after its last record.
-    pub active: Option<(File, PathBuf, u64)>,
+    /// The last segment if appending can continue in it: not when it is a version-1 segment,
+    /// since one file never mixes record layouts.
+    pub active: Option<ResumeActive>,
     pub last_index: u64,
+    /// Index of the snapshot recovered from, 0 if none.
+    pub snapshot_index: u64,
+}
+
+/// The outcome of reading one segment that the caller keeps.
+pub(crate) struct Reopened {
+    pub scan: segment::Scan,
+    pub buf: Vec<u8>,
+}
+
+/// Reads and scans the segment starting at `first`. `is_last` allows a torn tail.
+pub(crate) fn read_and_scan(
+    dir: &Path,
+    first: u64,
+    opts: &LogOptions,
+    is_last: bool,
+) -> Result<Reopened, LogError> {
+    let path = dir.join(dir::segment_name(first));
+    let buf = read_segment(&path)?;
+    let scan = segment::scan(&buf, first, opts.max_record_bytes, is_last).map_err(|d| {
+        LogError::CorruptSegment {
+            file: path.clone(),
+            offset: d.offset as u64,
+            reason: d.reason,
+        }
+    })?;
+    Ok(Reopened { scan, buf })
 }
 
 pub(crate) fn recover(
@@ -46,6 +100,7 @@ pub(crate) fn recover(
     opts: &LogOptions,
     listing: &Listing,
 ) -> Result<(Resume, Recovery), LogError> {
+    let state = read_state(dir)?;
     let (snapshot, damaged_newer) = newest_snapshot(dir, &listing.snapshots)?;
     let snap_index = snapshot.as_ref().map_or(0, |s| s.0);
     // If the newest snapshot was damaged and the log does not reach back to the older one we
@@ -60,10 +115,12 @@ pub(crate) fn recover(
         .unwrap_or(segs.len());
     let (stale, kept) = segs.split_at(keep_from);
 
-    let mut entries = Vec::new();
+    let mut entries: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut committed = None;
     let mut repaired_tail = None;
-    let mut next: Option<u64> = None;
-    let mut resume_at = 0u64;
+    // The last entry index after the segments read so far.
+    let mut last: Option<u64> = None;
+    let mut resume: Option<(u64, Format, bool)> = None;
     if let Some(&first) = kept.first()
         && first > after_snap
     {
@@ -77,53 +134,59 @@ pub(crate) fn recover(
     }
     for (k, &first) in kept.iter().enumerate() {
         let path = dir.join(dir::segment_name(first));
-        if let Some(expected) = next {
-            if first > expected {
-                let gap = LogError::Gap {
-                    file: path,
-                    offset: 0,
-                    expected,
-                    found: first,
-                };
-                return Err(damaged_newer.map_or(gap, |(_, e)| e));
-            }
-            if first < expected {
-                return Err(LogError::CorruptSegment {
-                    file: path,
-                    offset: 0,
-                    reason: format!(
-                        "the segment starts at entry {first}, but the previous segment already \
-                         holds entries up to {}",
-                        expected - 1
-                    ),
-                });
-            }
+        if let Some(expected) = last.map(|l| l.saturating_add(1))
+            && first > expected
+        {
+            let gap = LogError::Gap {
+                file: path,
+                offset: 0,
+                expected,
+                found: first,
+            };
+            return Err(damaged_newer.map_or(gap, |(_, e)| e));
         }
-        let buf = read_segment(&path)?;
         let is_last = k + 1 == kept.len();
-        let scan = segment::scan(&buf, first, opts.max_record_bytes, is_last).map_err(|d| {
-            LogError::CorruptSegment {
-                file: path.clone(),
-                offset: d.offset as u64,
-                reason: d.reason,
-            }
-        })?;
+        let Reopened { scan, buf } = read_and_scan(dir, first, opts, is_last)?;
+        if let Some(prev_last) = last
+            && first <= prev_last
+            && !scan.leading_truncate(first)
+        {
+            return Err(LogError::CorruptSegment {
+                file: path,
+                offset: 0,
+                reason: format!(
+                    "the segment starts at entry {first}, but the previous segment already \
+                     holds entries up to {prev_last} and this one does not begin by truncating \
+                     them"
+                ),
+            });
+        }
         for r in &scan.records {
-            if r.index > snap_index {
-                let payload = &buf[r.payload_start..r.payload_start + r.payload_len];
-                entries.push((r.index, payload.to_vec()));
+            let payload = &buf[r.payload_start..r.payload_start + r.payload_len];
+            match r.kind {
+                Kind::Entry => {
+                    if r.index > snap_index {
+                        entries.push((r.index, payload.to_vec()));
+                    }
+                }
+                Kind::Truncate => {
+                    // Entries are ascending, so the survivors are a prefix.
+                    let keep = entries.partition_point(|(i, _)| *i <= r.index);
+                    entries.truncate(keep);
+                }
+                Kind::Committed => committed = Some((r.index, payload.to_vec())),
             }
         }
-        next = Some(first.saturating_add(scan.records.len() as u64));
+        last = Some(scan.last);
         if is_last {
-            resume_at = scan.end as u64;
-            if let Some(torn) = scan.torn {
-                repaired_tail = Some(repair_tail(&path, &torn, opts.segment_bytes)?);
+            resume = Some((scan.end as u64, scan.format, scan.leading_truncate(first)));
+            if let Some(torn) = &scan.torn {
+                repaired_tail = Some(repair_tail(&path, torn, opts.segment_bytes)?);
             }
         }
     }
 
-    let log_end = next.map_or(0, |n| n - 1);
+    let log_end = last.unwrap_or(0);
     if let Some((index, e)) = damaged_newer
         && index > log_end.max(snap_index)
     {
@@ -139,19 +202,28 @@ pub(crate) fn recover(
             segments: Vec::new(),
             active: None,
             last_index: snap_index,
+            snapshot_index: snap_index,
         }
     } else {
-        let active = match kept.last() {
-            Some(&first) => {
+        let active = match (kept.last(), resume) {
+            (Some(&first), Some((written, Format::V2, leading_truncate))) => {
                 let path = dir.join(dir::segment_name(first));
-                Some((open_active(&path, opts.segment_bytes)?, path, resume_at))
+                Some(ResumeActive {
+                    file: open_active(&path, opts.segment_bytes)?,
+                    path,
+                    first,
+                    written,
+                    leading_truncate,
+                })
             }
-            None => None,
+            // A version-1 segment is left as it is; the next record starts a new segment.
+            _ => None,
         };
         Resume {
             segments: kept.to_vec(),
             active,
             last_index: log_end.max(snap_index),
+            snapshot_index: snap_index,
         }
     };
     for first in &remove {
@@ -172,6 +244,8 @@ pub(crate) fn recover(
             snapshot,
             entries,
             repaired_tail,
+            committed,
+            state,
         },
     ))
 }
@@ -250,7 +324,7 @@ fn repair_tail(path: &Path, torn: &Torn, segment_bytes: u64) -> Result<TailRepai
     Ok(repair)
 }
 
-fn open_active(path: &Path, segment_bytes: u64) -> Result<File, LogError> {
+pub(crate) fn open_active(path: &Path, segment_bytes: u64) -> Result<File, LogError> {
     let file = File::options()
         .read(true)
         .write(true)
