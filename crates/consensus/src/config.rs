@@ -83,8 +83,9 @@ impl MemberConfig {
             // bound on one transfer.
             install_snapshot_timeout: 600_000,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
-            // A follower a little behind catches up from the log, one far behind by snapshot.
-            max_in_snapshot_log_to_keep: 1000,
+            // A follower a little behind catches up from the log, one far behind by snapshot;
+            // alone, nobody needs the log a snapshot covers.
+            max_in_snapshot_log_to_keep: if self.is_standalone() { 0 } else { 1000 },
             replication_lag_threshold: self.snapshot_every.max(1).saturating_mul(2),
             // Pre-vote: an isolated member that rejoins does not depose a healthy leader.
             enable_pre_vote: Some(true),

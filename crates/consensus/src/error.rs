@@ -5,7 +5,9 @@
 pub enum ConsensusError {
     #[error("cannot open the data directory: {0}")]
     Log(#[from] watchkeeper_log::LogError),
-    #[error("the snapshot at index {index} cannot be read: {source}; move it aside to start from the log alone")]
+    #[error(
+        "the snapshot at index {index} cannot be read: {source}; move it aside to start from the log alone"
+    )]
     Snapshot {
         index: u64,
         source: crate::snapshot::SnapshotFormatError,

@@ -20,4 +20,6 @@ pub mod status;
 pub mod types;
 
 pub use error::ConsensusError;
-pub use types::{ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig};
+pub use types::{
+    ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig,
+};

@@ -27,9 +27,9 @@ use std::sync::{Arc, RwLock, mpsc as std_mpsc};
 use std::thread;
 
 use bytes::Bytes;
+use openraft::OptionalSend;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::OptionalSend;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use watchkeeper_log::{LogOptions, Wal};
@@ -70,7 +70,10 @@ impl Cache {
     }
 
     fn last_log_id(&self) -> Option<LogId> {
-        self.entries.back().map(|e| e.log_id()).or(self.durable.purged)
+        self.entries
+            .back()
+            .map(|e| e.log_id())
+            .or(self.durable.purged)
     }
 }
 
@@ -175,9 +178,10 @@ impl LogStore {
             entries.push_back(entry);
         }
         let committed = match &recovery.committed {
-            Some((_, bytes)) => Some(postcard::from_bytes::<LogId>(bytes).map_err(|e| {
-                ConsensusError::State(format!("committed record: {e}"))
-            })?),
+            Some((_, bytes)) => Some(
+                postcard::from_bytes::<LogId>(bytes)
+                    .map_err(|e| ConsensusError::State(format!("committed record: {e}")))?,
+            ),
             None => None,
         };
         let cache = Cache {
@@ -204,7 +208,10 @@ impl LogStore {
         self.tx.send(cmd).map_err(|_| stopped())
     }
 
-    async fn call(&self, cmd: impl FnOnce(oneshot::Sender<io::Result<()>>) -> LogCmd) -> io::Result<()> {
+    async fn call(
+        &self,
+        cmd: impl FnOnce(oneshot::Sender<io::Result<()>>) -> LogCmd,
+    ) -> io::Result<()> {
         let (done, rx) = oneshot::channel();
         self.send(cmd(done))?;
         rx.await.map_err(|_| stopped())?
@@ -229,13 +236,15 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
                         for e in &entries {
                             buf.clear();
                             postcard::to_io(e, &mut buf).map_err(|e| e.to_string())?;
-                            wal.append(wal_index(e.log_id().index()), &buf).map_err(|e| e.to_string())?;
+                            wal.append(wal_index(e.log_id().index()), &buf)
+                                .map_err(|e| e.to_string())?;
                         }
                         appended += entries.len();
                         flushed.push(callback);
                     }
                     LogCmd::Committed { index, payload } => {
-                        wal.append_committed(wal_index(index), &payload).map_err(|e| e.to_string())?;
+                        wal.append_committed(wal_index(index), &payload)
+                            .map_err(|e| e.to_string())?;
                     }
                     LogCmd::Truncate { after, done } => {
                         let r = sync_and_ack(&mut wal, &mut flushed)
@@ -387,7 +396,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         Ok(read(&self.cache).committed)
     }
 
-    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> Result<(), io::Error>
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<TypeConfig>,
+    ) -> Result<(), io::Error>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -428,7 +441,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let upto = log_id.index();
         {
             let mut c = write(&self.cache);
-            while c.entries.front().is_some_and(|e| e.log_id().index() <= upto) {
+            while c
+                .entries
+                .front()
+                .is_some_and(|e| e.log_id().index() <= upto)
+            {
                 c.entries.pop_front();
             }
             if Some(log_id) > c.durable.purged {

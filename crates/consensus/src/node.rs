@@ -49,7 +49,10 @@ pub enum Event {
     /// The fate of these proposals is unknown (the leader was lost with them in flight).
     Unknown(Vec<u64>),
     /// The leader's commit point for a `sync`, or why none could be had.
-    ReadIndex { token: u64, index: Result<u64, String> },
+    ReadIndex {
+        token: u64,
+        index: Result<u64, String>,
+    },
     /// At the leader: sessions another member heard from.
     Touch(Vec<(i64, u32)>),
 }
@@ -139,7 +142,7 @@ impl Member {
                 .await
                 .map(|s| s.last_log_id.is_none())
                 .unwrap_or(false);
-        let sm = StateMachine::new(core, cfg.data_dir.clone(), snapshot);
+        let sm = StateMachine::new(core, cfg.data_dir.clone(), cfg.retain_snapshots, snapshot);
         let network = PeerNetwork::new(cfg.id, bind_ip, NetConfig::default());
         let raft = Raft::new(cfg.id, raft_cfg, network, store, sm)
             .await
@@ -202,6 +205,21 @@ impl Member {
             }
             .run(submit_rx, status_rx.clone()),
         ));
+        if standalone {
+            // An ensemble of one need not wait out an election timeout: it is its own quorum.
+            let _ = raft.trigger().elect(false).await;
+            let mut status = handle.status.clone();
+            let led = tokio::time::timeout(
+                Duration::from_secs(30),
+                status.wait_for(|s| s.role == Role::Standalone),
+            )
+            .await;
+            if !matches!(led, Ok(Ok(_))) {
+                return Err(ConsensusError::Fatal(
+                    "a standalone server did not become its own leader within 30 s".into(),
+                ));
+            }
+        }
         Ok(Consensus {
             raft,
             handle,
@@ -307,7 +325,10 @@ impl Handle {
 
     /// When this member last heard from a leader (stamped by the transport).
     pub fn last_leader_contact(&self) -> Option<Instant> {
-        *self.leader_contact.lock().unwrap_or_else(|e| e.into_inner())
+        *self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -377,7 +398,11 @@ struct Submitter {
 }
 
 impl Submitter {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Submit>, status: watch::Receiver<Status>) {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Submit>,
+        status: watch::Receiver<Status>,
+    ) {
         while let Some(work) = rx.recv().await {
             let leader = self.leader(status.clone()).await;
             match work {
@@ -467,7 +492,10 @@ impl Submitter {
                         }
                     }
                     Ok(other) => {
-                        tracing::warn!(?other, "the leader answered a proposal with something else");
+                        tracing::warn!(
+                            ?other,
+                            "the leader answered a proposal with something else"
+                        );
                         let _ = self.events.send(Event::Unknown(seqs));
                     }
                     Err(e) => {
@@ -554,7 +582,10 @@ struct Service {
 
 impl Service {
     fn stamp_leader_contact(&self) {
-        *self.leader_contact.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *self
+            .leader_contact
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 }
 
@@ -607,8 +638,10 @@ impl PeerService for Service {
     async fn transfer_leader(
         &self,
         req: openraft::raft::TransferLeaderRequest<TypeConfig>,
-    ) -> Result<openraft::raft::TransferLeaderResponse<TypeConfig>, openraft::error::Fatal<TypeConfig>>
-    {
+    ) -> Result<
+        openraft::raft::TransferLeaderResponse<TypeConfig>,
+        openraft::error::Fatal<TypeConfig>,
+    > {
         self.raft.handle_transfer_leader(req).await
     }
 

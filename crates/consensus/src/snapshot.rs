@@ -61,8 +61,8 @@ pub fn decode(bytes: &Bytes) -> Result<(SnapshotMeta, Bytes), SnapshotFormatErro
     if meta_len > MAX_META_BYTES || HEADER + meta_len > bytes.len() {
         return Err(SnapshotFormatError::MetaLength(meta_len));
     }
-    let meta: SnapshotMeta =
-        postcard::from_bytes(&bytes[HEADER..HEADER + meta_len]).map_err(SnapshotFormatError::Meta)?;
+    let meta: SnapshotMeta = postcard::from_bytes(&bytes[HEADER..HEADER + meta_len])
+        .map_err(SnapshotFormatError::Meta)?;
     Ok((meta, bytes.slice(HEADER + meta_len..)))
 }
 
@@ -77,10 +77,16 @@ mod tests {
         let (back, state) = decode(&bytes).expect("decodes");
         assert_eq!(back, meta);
         assert_eq!(&state[..], b"state");
-        assert!(matches!(decode(&bytes.slice(..10)), Err(SnapshotFormatError::Short(10))));
+        assert!(matches!(
+            decode(&bytes.slice(..10)),
+            Err(SnapshotFormatError::Short(10))
+        ));
         let mut bad = bytes.to_vec();
         bad[0] ^= 1;
-        assert!(matches!(decode(&Bytes::from(bad)), Err(SnapshotFormatError::Magic)));
+        assert!(matches!(
+            decode(&Bytes::from(bad)),
+            Err(SnapshotFormatError::Magic)
+        ));
         let mut long = bytes.to_vec();
         long[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(

@@ -109,6 +109,8 @@ pub struct StateMachine {
     core: mpsc::Sender<ApplyEvent>,
     applied: Arc<Mutex<Applied>>,
     dir: PathBuf,
+    /// Snapshot files kept.
+    retain: usize,
 }
 
 impl StateMachine {
@@ -116,6 +118,7 @@ impl StateMachine {
     pub(crate) fn new(
         core: mpsc::Sender<ApplyEvent>,
         dir: PathBuf,
+        retain: usize,
         snapshot: Option<(SnapshotMeta, Bytes)>,
     ) -> StateMachine {
         let applied = match snapshot {
@@ -130,6 +133,7 @@ impl StateMachine {
             core,
             applied: Arc::new(Mutex::new(applied)),
             dir,
+            retain,
         }
     }
 
@@ -226,6 +230,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             state: encoded.map(Bytes::from),
             applied: self.applied.clone(),
             dir: self.dir.clone(),
+            retain: self.retain,
         }
     }
 
@@ -235,7 +240,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: SnapshotData,
     ) -> Result<(), io::Error> {
         let index = meta.last_log_id.map_or(0, |l| l.index());
-        write_file(&self.dir, meta, &snapshot.0).await?;
+        write_file(&self.dir, meta, &snapshot.0, self.retain).await?;
         let members = Members::of(&meta.last_membership);
         ask(&self.core, |done| ApplyEvent::Install {
             index,
@@ -252,9 +257,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(())
     }
 
-    async fn get_current_snapshot(
-        &mut self,
-    ) -> Result<Option<Snapshot>, io::Error> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, io::Error> {
         let a = self.lock();
         Ok(a.current.as_ref().map(|(meta, state)| Snapshot {
             meta: meta.clone(),
@@ -263,16 +266,29 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-/// Writes a snapshot file durably, off the async threads.
-async fn write_file(dir: &std::path::Path, meta: &SnapshotMeta, state: &Bytes) -> io::Result<()> {
-    let index = crate::log_store::wal_index(meta.last_log_id.map_or(0, |l| l.index()));
+/// Writes a snapshot file durably, off the async threads, then removes the oldest beyond
+/// `retain` (older ones are never needed: the log is kept from the newest on).
+async fn write_file(
+    dir: &std::path::Path,
+    meta: &SnapshotMeta,
+    state: &Bytes,
+    retain: usize,
+) -> io::Result<()> {
+    let Some(last) = meta.last_log_id else {
+        // Nothing applied: nothing to keep.
+        return Ok(());
+    };
+    let index = crate::log_store::wal_index(last.index());
     let payload = snapshot::encode(meta, state);
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || watchkeeper_log::write_snapshot_file(&dir, index, &payload))
-        .await
-        .map_err(io::Error::other)?
-        .map(|_| ())
-        .map_err(io::Error::other)
+    tokio::task::spawn_blocking(move || {
+        watchkeeper_log::write_snapshot_file(&dir, index, &payload)?;
+        watchkeeper_log::remove_old_snapshots(&dir, retain)
+    })
+    .await
+    .map_err(io::Error::other)?
+    .map(|_| ())
+    .map_err(io::Error::other)
 }
 
 /// Writes the snapshot the core encoded; made between applies, run on a task of its own.
@@ -281,6 +297,7 @@ pub struct SnapshotBuilder {
     state: io::Result<Bytes>,
     applied: Arc<Mutex<Applied>>,
     dir: PathBuf,
+    retain: usize,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -292,7 +309,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
         };
         let started = std::time::Instant::now();
-        write_file(&self.dir, &self.meta, &state).await?;
+        write_file(&self.dir, &self.meta, &state, self.retain).await?;
         tracing::info!(
             index = self.meta.last_log_id.map_or(0, |l| l.index()),
             bytes = state.len(),

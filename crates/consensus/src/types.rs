@@ -119,7 +119,9 @@ pub enum ForwardRequest {
 pub enum ForwardResponse {
     /// The `seq`s of the proposals the leader could not take into its log (it lost leadership
     /// meanwhile): they are definitely not applied.
-    Proposed { rejected: Vec<u64> },
+    Proposed {
+        rejected: Vec<u64>,
+    },
     /// The index a `sync` must wait for, or why the leader cannot give one.
     ReadIndex(Result<u64, String>),
     Touched,

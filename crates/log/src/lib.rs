@@ -46,6 +46,6 @@ pub use error::LogError;
 pub use options::{LogOptions, MAX_SEGMENT_BYTES, MAX_SNAPSHOT_BYTES};
 pub use record::MAX_COMMITTED_BYTES;
 pub use recovery::{Recovery, TailRepair};
-pub use snapshot::write_snapshot_file;
+pub use snapshot::{remove_old_snapshots, write_snapshot_file};
 pub use state::MAX_STATE_BYTES;
 pub use wal::Wal;

@@ -77,6 +77,21 @@ fn write_tmp(tmp: &Path, index: u64, payload: &[u8]) -> Result<(), LogError> {
 }
 
 /// Reads and checks the snapshot at `index` in `dir`.
+/// Removes all but the newest `keep` snapshot files of `dir` (at least one is kept); returns how
+/// many were removed. Safe beside a running [`crate::Wal`]: the log is only ever purged up to the
+/// newest snapshot, which stays, so recovery still finds a snapshot and every entry after it.
+pub fn remove_old_snapshots(dir: &Path, keep: usize) -> Result<usize, LogError> {
+    let listing = dir::list(dir)?;
+    let old = listing.snapshots.len().saturating_sub(keep.max(1));
+    for &index in &listing.snapshots[..old] {
+        dir::remove(&dir.join(dir::snapshot_name(index)))?;
+    }
+    if old > 0 {
+        dir::sync_dir(dir)?;
+    }
+    Ok(old)
+}
+
 pub(crate) fn read_snapshot(dir: &Path, index: u64) -> Result<Vec<u8>, LogError> {
     let path = dir.join(dir::snapshot_name(index));
     let corrupt = |offset: u64, reason: String| LogError::CorruptSnapshot {

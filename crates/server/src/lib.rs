@@ -15,8 +15,8 @@ pub mod config;
 pub mod connection;
 mod core;
 mod fourlw;
-mod member;
 pub mod frame_reader;
+mod member;
 pub mod outbox;
 mod server;
 

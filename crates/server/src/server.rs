@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use watchkeeper_consensus::node::{Consensus, Member};
 use watchkeeper_consensus::ConsensusError;
+use watchkeeper_consensus::node::{Consensus, Member};
 use watchkeeper_tree::DataTree;
 
 use crate::config::Config;

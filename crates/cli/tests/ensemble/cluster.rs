@@ -48,9 +48,7 @@ impl Member {
 
     fn signal(&self, sig: &str) {
         if let Some(pid) = self.pid() {
-            let _ = Command::new("kill")
-                .args([sig, &pid.to_string()])
-                .status();
+            let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
         }
     }
 }
@@ -238,7 +236,10 @@ impl Cluster {
     pub fn wait_member_ready(&self, i: usize) {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if matches!(self.mode(i).as_deref(), Some("leader" | "follower" | "observer")) {
+            if matches!(
+                self.mode(i).as_deref(),
+                Some("leader" | "follower" | "observer")
+            ) {
                 return;
             }
             assert!(

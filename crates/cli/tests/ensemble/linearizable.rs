@@ -22,7 +22,10 @@ pub struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// setData(value, expected version).
-    Cas { value: u64, expected: i32 },
+    Cas {
+        value: u64,
+        expected: i32,
+    },
     Read,
 }
 
@@ -52,9 +55,9 @@ pub struct Call {
 /// the state after it.
 fn step(state: State, op: Op, outcome: Outcome) -> Option<State> {
     match (op, outcome) {
-        (Op::Cas { value, expected }, Outcome::Written(v)) => (state.version == expected
-            && v == expected + 1)
-            .then_some(State { value, version: v }),
+        (Op::Cas { value, expected }, Outcome::Written(v)) => {
+            (state.version == expected && v == expected + 1).then_some(State { value, version: v })
+        }
         (Op::Cas { expected, .. }, Outcome::BadVersion) => {
             (state.version != expected).then_some(state)
         }
@@ -137,14 +140,44 @@ mod tests {
     }
 
     static T0: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
-    const ZERO: State = State { value: 0, version: 0 };
+    const ZERO: State = State {
+        value: 0,
+        version: 0,
+    };
 
     #[test]
     fn sequential_cas_and_reads_are_linearizable() {
         let h = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, Some(10), Outcome::Written(1)),
-            call(1, Op::Read, 20, Some(30), Outcome::Saw(State { value: 1, version: 1 })),
-            call(1, Op::Cas { value: 2, expected: 0 }, 40, Some(50), Outcome::BadVersion),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                Some(10),
+                Outcome::Written(1),
+            ),
+            call(
+                1,
+                Op::Read,
+                20,
+                Some(30),
+                Outcome::Saw(State {
+                    value: 1,
+                    version: 1,
+                }),
+            ),
+            call(
+                1,
+                Op::Cas {
+                    value: 2,
+                    expected: 0,
+                },
+                40,
+                Some(50),
+                Outcome::BadVersion,
+            ),
         ];
         assert!(check(ZERO, &h).is_ok());
     }
@@ -152,7 +185,16 @@ mod tests {
     #[test]
     fn a_stale_read_after_a_completed_write_is_caught() {
         let h = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, Some(10), Outcome::Written(1)),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                Some(10),
+                Outcome::Written(1),
+            ),
             call(1, Op::Read, 20, Some(30), Outcome::Saw(ZERO)),
         ];
         assert!(check(ZERO, &h).is_err());
@@ -161,7 +203,16 @@ mod tests {
     #[test]
     fn overlapping_calls_may_go_either_way() {
         let h = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, Some(30), Outcome::Written(1)),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                Some(30),
+                Outcome::Written(1),
+            ),
             call(1, Op::Read, 10, Some(20), Outcome::Saw(ZERO)),
         ];
         assert!(check(ZERO, &h).is_ok());
@@ -170,12 +221,39 @@ mod tests {
     #[test]
     fn an_unknown_write_may_have_happened_or_not() {
         let happened = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, None, Outcome::Unknown),
-            call(1, Op::Read, 50, Some(60), Outcome::Saw(State { value: 1, version: 1 })),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                None,
+                Outcome::Unknown,
+            ),
+            call(
+                1,
+                Op::Read,
+                50,
+                Some(60),
+                Outcome::Saw(State {
+                    value: 1,
+                    version: 1,
+                }),
+            ),
         ];
         assert!(check(ZERO, &happened).is_ok());
         let not = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, None, Outcome::Unknown),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                None,
+                Outcome::Unknown,
+            ),
             call(1, Op::Read, 50, Some(60), Outcome::Saw(ZERO)),
         ];
         assert!(check(ZERO, &not).is_ok());
@@ -184,8 +262,26 @@ mod tests {
     #[test]
     fn two_successful_writes_from_the_same_version_are_caught() {
         let h = vec![
-            call(0, Op::Cas { value: 1, expected: 0 }, 0, Some(10), Outcome::Written(1)),
-            call(1, Op::Cas { value: 2, expected: 0 }, 0, Some(10), Outcome::Written(1)),
+            call(
+                0,
+                Op::Cas {
+                    value: 1,
+                    expected: 0,
+                },
+                0,
+                Some(10),
+                Outcome::Written(1),
+            ),
+            call(
+                1,
+                Op::Cas {
+                    value: 2,
+                    expected: 0,
+                },
+                0,
+                Some(10),
+                Outcome::Written(1),
+            ),
         ];
         assert!(check(ZERO, &h).is_err());
     }

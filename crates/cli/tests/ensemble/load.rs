@@ -129,7 +129,9 @@ pub async fn verify_on(addr: &str, ledger: &Ledger) -> Result<usize, String> {
     let mut problems = Vec::new();
     let mut checked = 0;
     for (path, &n) in &ledger.acked {
-        c.sync(path).await.map_err(|e| format!("sync on {addr}: {e}"))?;
+        c.sync(path)
+            .await
+            .map_err(|e| format!("sync on {addr}: {e}"))?;
         let got = match c.get_data(path).await {
             Ok((data, _)) => String::from_utf8_lossy(&data).parse::<u64>().ok(),
             Err(e) => {
@@ -152,7 +154,10 @@ pub async fn verify_on(addr: &str, ledger: &Ledger) -> Result<usize, String> {
     if problems.is_empty() {
         Ok(checked)
     } else {
-        Err(format!("member {addr}: {} problems: {problems:?}", problems.len()))
+        Err(format!(
+            "member {addr}: {} problems: {problems:?}",
+            problems.len()
+        ))
     }
 }
 
@@ -167,7 +172,13 @@ pub struct CasClients {
 const CALLS_PER_KEY: usize = 40;
 
 impl CasClients {
-    pub async fn start(hosts: &str, prefix: &str, keys: usize, clients: usize, seed: u64) -> CasClients {
+    pub async fn start(
+        hosts: &str,
+        prefix: &str,
+        keys: usize,
+        clients: usize,
+        seed: u64,
+    ) -> CasClients {
         let setup = connect(hosts).await;
         let _ = setup.create(prefix, b"", &persistent()).await;
         for k in 0..keys {
@@ -182,14 +193,22 @@ impl CasClients {
             let client = connect(hosts).await;
             let (histories, stop) = (histories.clone(), stop.clone());
             let prefix = prefix.to_owned();
-            let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(c as u64 + 1);
+            let mut rng = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(c as u64 + 1);
             tasks.push(tokio::spawn(async move {
                 let mut next_value = (c as u64 + 1) * 1_000_000;
                 let mut known_version = 0i32;
                 while !stop.load(Ordering::Relaxed) {
-                    rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     let key = format!("{prefix}/k{}", (rng >> 33) as usize % keys);
-                    let full = histories.lock().unwrap().get(&key).is_some_and(|h: &Vec<Call>| h.len() >= CALLS_PER_KEY);
+                    let full = histories
+                        .lock()
+                        .unwrap()
+                        .get(&key)
+                        .is_some_and(|h: &Vec<Call>| h.len() >= CALLS_PER_KEY);
                     if full {
                         let all_full = {
                             let h = histories.lock().unwrap();
@@ -213,7 +232,9 @@ impl CasClients {
                             Ok(Ok((data, stat))) => {
                                 known_version = stat.version;
                                 Outcome::Saw(State {
-                                    value: String::from_utf8_lossy(&data).parse().unwrap_or(u64::MAX),
+                                    value: String::from_utf8_lossy(&data)
+                                        .parse()
+                                        .unwrap_or(u64::MAX),
                                     version: stat.version,
                                 })
                             }
@@ -225,7 +246,11 @@ impl CasClients {
                         let expected = known_version;
                         let r = tokio::time::timeout(
                             CALL_TIMEOUT,
-                            client.set_data(&key, next_value.to_string().as_bytes(), Some(expected)),
+                            client.set_data(
+                                &key,
+                                next_value.to_string().as_bytes(),
+                                Some(expected),
+                            ),
                         )
                         .await;
                         let outcome = match r {
@@ -245,13 +270,18 @@ impl CasClients {
                         )
                     };
                     let returned = (outcome != Outcome::Unknown).then(Instant::now);
-                    histories.lock().unwrap().entry(key).or_default().push(Call {
-                        client: c,
-                        op,
-                        invoked,
-                        returned,
-                        outcome,
-                    });
+                    histories
+                        .lock()
+                        .unwrap()
+                        .entry(key)
+                        .or_default()
+                        .push(Call {
+                            client: c,
+                            op,
+                            invoked,
+                            returned,
+                            outcome,
+                        });
                     if returned.is_none() {
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -275,8 +305,14 @@ impl CasClients {
         let mut calls = 0;
         for (key, h) in histories.iter() {
             calls += h.len();
-            crate::linearizable::check(State { value: 0, version: 0 }, h)
-                .map_err(|e| format!("{key}: {e}"))?;
+            crate::linearizable::check(
+                State {
+                    value: 0,
+                    version: 0,
+                },
+                h,
+            )
+            .map_err(|e| format!("{key}: {e}"))?;
         }
         Ok(calls)
     }

@@ -93,7 +93,10 @@ fn leader_kill_loses_no_acknowledged_write() {
     rt.block_on(async {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let ledger = writers.stop().await;
-        assert!(!ledger.acked.is_empty(), "the writers got no write acknowledged");
+        assert!(
+            !ledger.acked.is_empty(),
+            "the writers got no write acknowledged"
+        );
         let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
         eprintln!("{calls} compare-and-set calls linearizable");
         verify_everywhere(&c, &ledger).await;
@@ -139,7 +142,11 @@ fn a_follower_far_behind_catches_up_by_snapshot() {
         let _ = client.create("/snap", b"", &load::persistent()).await;
         for i in 0..1500 {
             client
-                .create(&format!("/snap/n{i}"), i.to_string().as_bytes(), &load::persistent())
+                .create(
+                    &format!("/snap/n{i}"),
+                    i.to_string().as_bytes(),
+                    &load::persistent(),
+                )
                 .await
                 .expect("write");
         }

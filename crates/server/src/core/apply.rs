@@ -31,10 +31,7 @@ impl Core {
                 let _ = done.send(bytes);
             }
             ApplyEvent::Install {
-                index,
-                state,
-                done,
-                ..
+                index, state, done, ..
             } => {
                 let _ = done.send(self.install_snapshot(index, &state));
             }
@@ -106,8 +103,7 @@ impl Core {
                 sub_ops,
             )) => {
                 if self.conns.get(&conn).is_some_and(|c| c.session == session) {
-                    let frame =
-                        super::write::write_reply(xid, zxid, op, &sub_ops, &applied.result);
+                    let frame = super::write::write_reply(xid, zxid, op, &sub_ops, &applied.result);
                     self.record_latency(conn, received);
                     if let Some(c) = self.conns.get_mut(&conn) {
                         c.last_zxid = zxid;

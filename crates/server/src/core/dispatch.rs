@@ -197,7 +197,13 @@ impl Core {
                         c.outbox.close();
                     }
                 }
-                Some(Queued::Sync { conn, xid, path, token, .. }) => {
+                Some(Queued::Sync {
+                    conn,
+                    xid,
+                    path,
+                    token,
+                    ..
+                }) => {
                     self.syncs.remove(&token);
                     let frame = super::reply::reply_frame(
                         xid,

@@ -76,7 +76,10 @@ impl Core {
         if fresh {
             self.cut_off_since = None;
             if !self.serving {
-                tracing::info!(mode = role.mode(), "in touch with the ensemble again; serving clients");
+                tracing::info!(
+                    mode = role.mode(),
+                    "in touch with the ensemble again; serving clients"
+                );
             }
             self.serving = true;
             return;
@@ -145,7 +148,8 @@ impl Core {
             }
             if let Some(s) = self.sessions.get_mut(&session) {
                 // What waited behind it belonged to the closed connection.
-                s.queue.retain(|q| !matches!(q, Queued::Write { seq: w } if w == seq));
+                s.queue
+                    .retain(|q| !matches!(q, Queued::Write { seq: w } if w == seq));
                 if let ReplyTo::Client { conn, .. } = p.reply {
                     s.queue.retain(|q| match q {
                         Queued::Request { conn: c, .. }
@@ -207,7 +211,8 @@ impl Core {
             if let Some(c) = self.conns.get(&conn) {
                 c.outbox.close();
             }
-            s.queue.retain(|q| !matches!(q, Queued::Sync { token: t, .. } if *t == token));
+            s.queue
+                .retain(|q| !matches!(q, Queued::Sync { token: t, .. } if *t == token));
         }
         self.drain_session_queue(session);
     }

@@ -286,7 +286,12 @@ impl Core {
                 .count();
             rows.push(("followers", followers.count().to_string()));
             rows.push(("synced_followers", synced.to_string()));
-            let observers = status.followers.len() - voters.iter().filter(|v| **v != status.id).count().min(status.followers.len());
+            let observers = status.followers.len()
+                - voters
+                    .iter()
+                    .filter(|v| **v != status.id)
+                    .count()
+                    .min(status.followers.len());
             rows.push(("synced_observers", observers.to_string()));
         }
         let mut out = String::new();

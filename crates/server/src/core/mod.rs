@@ -45,9 +45,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
+use watchkeeper_consensus::Proposal;
 use watchkeeper_consensus::node::{Event, Handle};
 use watchkeeper_consensus::state_machine::ApplyEvent;
-use watchkeeper_consensus::Proposal;
 use watchkeeper_proto::{ConnectRequest, Id, Request};
 use watchkeeper_tree::{DataTree, Entry};
 use watchkeeper_watch::WatchIndex;
