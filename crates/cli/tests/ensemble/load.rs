@@ -84,16 +84,17 @@ impl Writers {
                         }
                     })
                     .await;
-                    let mut l = ledger.lock().unwrap();
-                    match r {
-                        Ok(Ok(())) => {
+                    let ok = matches!(r, Ok(Ok(())));
+                    {
+                        let mut l = ledger.lock().unwrap();
+                        if ok {
                             l.acked.insert(path.clone(), n);
                             l.doubt.remove(&path);
+                        } else {
+                            l.doubt.entry(path.clone()).or_default().push(n);
                         }
-                        _ => l.doubt.entry(path.clone()).or_default().push(n),
                     }
-                    drop(l);
-                    if r.is_err() || matches!(r, Ok(Err(_))) {
+                    if !ok {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
