@@ -43,6 +43,8 @@ pub enum Outcome {
 
 #[derive(Debug, Clone)]
 pub struct Call {
+    /// Who made the call; shown in a failure's history.
+    #[allow(dead_code)]
     pub client: usize,
     pub op: Op,
     pub invoked: Instant,

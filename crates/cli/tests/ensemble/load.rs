@@ -221,7 +221,7 @@ impl CasClients {
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    let read = (rng >> 40) % 2 == 0;
+                    let read = (rng >> 40).is_multiple_of(2);
                     let invoked = Instant::now();
                     let (op, outcome) = if read {
                         let r = tokio::time::timeout(CALL_TIMEOUT, async {
