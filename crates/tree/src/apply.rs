@@ -77,8 +77,10 @@ impl DataTree {
             Op::CreateSession {
                 timeout_ms,
                 password,
-            } => self.create_session(cx.session, *timeout_ms, password),
-            Op::CloseSession => Ok(self.close_session(&mut cx)),
+                owner,
+            } => self.create_session(cx.session, *timeout_ms, password, *owner),
+            Op::AttachSession { owner } => self.attach_session(cx.session, *owner),
+            Op::CloseSession | Op::ExpireSession => Ok(self.close_session(&mut cx)),
             Op::SetAcl { path, acl, version } => self.set_acl(&cx, path, acl, *version),
             Op::Multi(ops) => self.multi(&mut cx, ops),
             Op::ReapNode { path } => self.reap(&mut cx, path),
@@ -208,6 +210,7 @@ impl DataTree {
         id: i64,
         timeout_ms: i32,
         password: &[u8],
+        owner: u64,
     ) -> Result<OpResult, ErrorCode> {
         if is_reserved_session_id(id) {
             return Err(ErrorCode::BadArguments);
@@ -216,8 +219,45 @@ impl DataTree {
         self.sessions.entry(id).or_insert_with(|| SessionInfo {
             timeout_ms,
             password: password.to_vec(),
+            owner,
         });
         Ok(OpResult::SessionCreated)
+    }
+
+    /// Moves a session to another server process: from here on only its writes are applied.
+    fn attach_session(&mut self, id: i64, owner: u64) -> Result<OpResult, ErrorCode> {
+        match self.sessions.get_mut(&id) {
+            Some(s) => {
+                s.owner = owner;
+                Ok(OpResult::SessionCreated)
+            }
+            None => Err(ErrorCode::SessionExpired),
+        }
+    }
+
+    /// [`DataTree::apply`] for an entry proposed by the server process `proposer`: a client
+    /// operation of a session owned by another process fails with SessionMoved and changes
+    /// nothing (ZooKeeper's session-move rule, decided from the log alone, so every server
+    /// decides alike). Session creation and attachment, expiry, and server-internal entries
+    /// are exempt.
+    pub fn apply_proposed(&mut self, zxid: i64, entry: &Entry, proposer: u64) -> Applied {
+        let exempt = matches!(
+            entry.op,
+            Op::CreateSession { .. }
+                | Op::AttachSession { .. }
+                | Op::ExpireSession
+                | Op::ReapNode { .. }
+        );
+        let moved = !exempt
+            && self
+                .sessions
+                .get(&entry.session)
+                .is_some_and(|s| s.owner != 0 && s.owner != proposer);
+        if moved {
+            self.last_zxid = zxid;
+            return Applied::failed(ErrorCode::SessionMoved);
+        }
+        self.apply(zxid, entry)
     }
 
     /// Deletes the session's ephemerals in path order, then forgets the session. Closing an

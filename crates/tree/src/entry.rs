@@ -10,8 +10,8 @@
 use watchkeeper_proto::jute::{JuteReader, JuteWrite};
 use watchkeeper_proto::{Acl, CreateMode, DecodeError, Id, Record, decode_acls, encode_acls};
 
-/// The current entry format: 2 since znode data can be null.
-const FORMAT_VERSION: u8 = 2;
+/// The current entry format: 2 since znode data can be null, 3 since sessions have an owner.
+const FORMAT_VERSION: u8 = 3;
 
 /// The `ttl_ms` of every create that is not a TTL create, as ZooKeeper's plain create carries it.
 pub const NO_TTL: i64 = -1;
@@ -33,13 +33,22 @@ pub struct Entry {
 /// The state-changing operations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    /// `Entry::session` is the new session's id.
+    /// `Entry::session` is the new session's id; `owner` the incarnation of the server process
+    /// that holds its connection (see [`crate::SessionInfo::owner`]).
     CreateSession {
         timeout_ms: i32,
         password: Vec<u8>,
+        owner: u64,
     },
-    /// Closes `Entry::session`, deleting its ephemerals.
+    /// `Entry::session` moved to the server process `owner` (the client reconnected there).
+    AttachSession {
+        owner: u64,
+    },
+    /// Closes `Entry::session` at its client's request, deleting its ephemerals.
     CloseSession,
+    /// Closes `Entry::session` because the leader found it expired: as `CloseSession`, but
+    /// applied whichever server owns the session.
+    ExpireSession,
     /// `ttl_ms` is the request's TTL for `PersistentWithTtl`/`PersistentSequentialWithTtl`
     /// and [`NO_TTL`] (-1) otherwise: like ZooKeeper, a non-TTL mode with `ttl_ms >= 0` is
     /// `BadArguments`, and so is a TTL mode without a TTL in `1..=MAX_TTL_MS`.
@@ -124,6 +133,8 @@ mod tag {
     pub const CHECK: u8 = 7;
     pub const MULTI: u8 = 8;
     pub const REAP_NODE: u8 = 9;
+    pub const ATTACH_SESSION: u8 = 10;
+    pub const EXPIRE_SESSION: u8 = 11;
 }
 
 impl Entry {
@@ -172,12 +183,19 @@ fn encode_op(op: &Op, out: &mut Vec<u8>) {
         Op::CreateSession {
             timeout_ms,
             password,
+            owner,
         } => {
             out.push(tag::CREATE_SESSION);
             out.write_i32(*timeout_ms);
             out.write_buffer(password);
+            out.write_i64(*owner as i64);
+        }
+        Op::AttachSession { owner } => {
+            out.push(tag::ATTACH_SESSION);
+            out.write_i64(*owner as i64);
         }
         Op::CloseSession => out.push(tag::CLOSE_SESSION),
+        Op::ExpireSession => out.push(tag::EXPIRE_SESSION),
         Op::Create {
             path,
             data,
@@ -237,8 +255,13 @@ fn decode_op(r: &mut JuteReader<'_>, in_multi: bool) -> Result<Op, EntryDecodeEr
         tag::CREATE_SESSION => Op::CreateSession {
             timeout_ms: r.read_i32()?,
             password: r.read_buffer()?,
+            owner: r.read_i64()? as u64,
+        },
+        tag::ATTACH_SESSION => Op::AttachSession {
+            owner: r.read_i64()? as u64,
         },
         tag::CLOSE_SESSION => Op::CloseSession,
+        tag::EXPIRE_SESSION => Op::ExpireSession,
         tag::CREATE => Op::Create {
             path: r.read_string()?,
             data: r.read_opt_buffer()?,
@@ -325,13 +348,19 @@ pub(crate) mod tests {
     fn arb_simple_op() -> impl Strategy<Value = Op> {
         let path = "/[a-c/]{0,6}";
         prop_oneof![
-            (any::<i32>(), prop::collection::vec(any::<u8>(), 0..16)).prop_map(
-                |(timeout_ms, password)| Op::CreateSession {
+            (
+                any::<i32>(),
+                prop::collection::vec(any::<u8>(), 0..16),
+                any::<u64>()
+            )
+                .prop_map(|(timeout_ms, password, owner)| Op::CreateSession {
                     timeout_ms,
-                    password
-                }
-            ),
+                    password,
+                    owner,
+                }),
+            any::<u64>().prop_map(|owner| Op::AttachSession { owner }),
             Just(Op::CloseSession),
+            Just(Op::ExpireSession),
             (path, arb_data(8), arb_acl(), arb_mode(), any::<i64>()).prop_map(
                 |(path, data, acl, mode, ttl_ms)| Op::Create {
                     path,

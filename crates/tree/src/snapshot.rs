@@ -23,10 +23,10 @@ use crate::path;
 use crate::tree::{DataTree, SessionInfo};
 
 const MAGIC: &[u8; 4] = b"WKTS";
-const FORMAT_VERSION: u8 = 2;
+const FORMAT_VERSION: u8 = 3;
 
 /// Smallest encodings, to bound claimed counts by the input before reserving anything.
-const MIN_SESSION_LEN: usize = 8 + 4 + 4;
+const MIN_SESSION_LEN: usize = 8 + 4 + 4 + 8;
 const MIN_ACL_LIST_LEN: usize = 4;
 const MIN_NODE_LEN: usize = 4 + 4 + 4 + 5 * 8 + 3 * 4 + 8;
 
@@ -78,6 +78,7 @@ impl DataTree {
             out.write_i64(*id);
             out.write_i32(s.timeout_ms);
             out.write_buffer(&s.password);
+            out.write_i64(s.owner as i64);
         }
 
         // The ACL table in order of first use along the walk, so it is canonical too.
@@ -143,6 +144,7 @@ impl DataTree {
             let info = SessionInfo {
                 timeout_ms: r.read_i32()?,
                 password: r.read_buffer()?,
+                owner: r.read_i64()? as u64,
             };
             if t.sessions.insert(id, info).is_some() {
                 return Err(SnapshotDecodeError::DuplicateSession(id));

@@ -26,6 +26,10 @@ use crate::path;
 pub struct SessionInfo {
     pub timeout_ms: i32,
     pub password: Vec<u8>,
+    /// The server process that holds the session's connection (its incarnation number): only
+    /// writes it proposes are applied for the session, so a write still arriving through a
+    /// server the client has left fails with SessionMoved. 0: any.
+    pub owner: u64,
 }
 
 /// The znode tree and sessions table: a deterministic state machine driven by

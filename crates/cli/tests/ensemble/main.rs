@@ -7,6 +7,7 @@
 mod cluster;
 mod linearizable;
 mod load;
+mod moves;
 
 use std::time::Duration;
 

@@ -670,6 +670,11 @@ impl Task {
             xid::NOTIFICATION => {
                 let event = WatcherEvent::decode(&mut JuteReader::new(&body))
                     .map_err(|e| format!("bad notification: {e}"))?;
+                // An event seen is a zxid seen: after a reconnect, setWatches asks only for
+                // what came after it, so a persistent watch hears each event once.
+                if header.zxid > self.last_zxid {
+                    self.last_zxid = header.zxid;
+                }
                 for removal in self
                     .registry
                     .dispatch(&event, header.zxid, &self.cfg.chroot)

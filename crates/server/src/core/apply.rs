@@ -65,24 +65,26 @@ impl Core {
                 }
             },
         };
-        self.apply_one(zxid, &entry, waiter, mine.then_some(p.seq));
+        self.apply_one(zxid, &entry, p.incarnation, waiter, mine.then_some(p.seq));
     }
 
     fn apply_one(
         &mut self,
         zxid: i64,
         entry: &Entry,
+        proposer: u64,
         waiter: Option<(ReplyTo, Vec<watchkeeper_proto::OpCode>)>,
         seq: Option<u64>,
     ) {
-        let applied = self.tree.apply(zxid, entry);
+        let applied = self.tree.apply_proposed(zxid, entry, proposer);
         tracing::trace!(zxid, result = ?applied.result, "applied");
         // Rule 2: every notification of this entry is queued before its reply and before any
         // read that runs after it.
         self.notify(zxid, &applied.changes, &applied.acls);
 
         let session = entry.session;
-        let is_close = matches!(entry.op, Op::CloseSession);
+        let is_close =
+            matches!(entry.op, Op::CloseSession | Op::ExpireSession) && applied.result.is_ok();
         if let Op::CreateSession { timeout_ms, .. } = entry.op
             && applied.result.is_ok()
         {
@@ -91,6 +93,23 @@ impl Core {
             self.sessions
                 .entry(session)
                 .or_insert_with(|| Session::restored(timeout_ms, Instant::now()));
+        }
+        if let Op::AttachSession { owner } = entry.op
+            && owner != self.incarnation
+            && applied.result.is_ok()
+            && let Some(s) = self.sessions.get_mut(&session)
+            && let Some(conn) = s.conn.take()
+        {
+            // The client reconnected to another server: this connection is stale
+            // (ZooKeeper's CLIENT_RECONNECT).
+            tracing::info!(
+                session = format_args!("{session:#x}"),
+                "the session moved to another server; closing its connection here"
+            );
+            self.watches.remove_session(session);
+            if let Some(c) = self.conns.remove(&conn) {
+                c.outbox.close();
+            }
         }
         match waiter {
             Some((
@@ -115,13 +134,14 @@ impl Core {
                 ReplyTo::Handshake {
                     conn,
                     read_only_byte,
+                    timeout_ms,
                 },
                 _,
             )) => {
                 let info = self
                     .tree
                     .session(session)
-                    .map(|i| (i.timeout_ms, i.password.clone()));
+                    .map(|i| (timeout_ms.unwrap_or(i.timeout_ms), i.password.clone()));
                 match (info, &applied.result) {
                     (Some((timeout, password)), Ok(_)) => {
                         self.send_connect_response(conn, timeout, session, password, read_only_byte)

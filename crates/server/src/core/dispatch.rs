@@ -86,6 +86,7 @@ impl Core {
                     op,
                     received,
                 },
+                watchkeeper_tree::Op::CloseSession,
             );
             return;
         }

@@ -138,7 +138,7 @@ impl Core {
                     }
                 }
                 ReplyTo::Nobody => {
-                    if let watchkeeper_tree::Op::CloseSession = p.entry.op
+                    if let watchkeeper_tree::Op::ExpireSession = p.entry.op
                         && let Some(s) = self.sessions.get_mut(&session)
                     {
                         // The expiry can be proposed again.

@@ -146,8 +146,13 @@ pub(crate) enum ReplyTo {
         op: watchkeeper_proto::OpCode,
         received: Instant,
     },
-    /// A new session's handshake answer.
-    Handshake { conn: ConnId, read_only_byte: bool },
+    /// A handshake's answer: a new session's, or (`timeout_ms` set, the one negotiated now) a
+    /// session's that moved here from another server.
+    Handshake {
+        conn: ConnId,
+        read_only_byte: bool,
+        timeout_ms: Option<i32>,
+    },
     /// Server-internal (expiry, container reaping): nobody to answer.
     Nobody,
 }

@@ -136,6 +136,7 @@ impl Core {
                 op: Op::CreateSession {
                     timeout_ms,
                     password,
+                    owner: self.incarnation,
                 },
             };
             let seq = self.propose(
@@ -143,6 +144,7 @@ impl Core {
                 ReplyTo::Handshake {
                     conn,
                     read_only_byte,
+                    timeout_ms: None,
                 },
             );
             let mut s = Session::restored(timeout_ms, now);
@@ -182,6 +184,40 @@ impl Core {
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = id;
+        }
+        if self
+            .tree
+            .session(id)
+            .is_some_and(|info| info.owner != self.incarnation)
+        {
+            // The session comes from another server (or an earlier run of this one): it is
+            // attached here through the log before the client hears back, so every write that
+            // went out through the old server is either before the attach in the log or fails
+            // with SessionMoved, and the client's order of writes holds across the move.
+            tracing::debug!(
+                session = format_args!("{id:#x}"),
+                "attaching a session that moved here"
+            );
+            let entry = Entry {
+                session: id,
+                time: Core::now_ms(),
+                auth: Vec::new(),
+                op: Op::AttachSession {
+                    owner: self.incarnation,
+                },
+            };
+            let seq = self.propose(
+                entry,
+                ReplyTo::Handshake {
+                    conn,
+                    read_only_byte,
+                    timeout_ms: Some(timeout_ms),
+                },
+            );
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.queue.push_back(Queued::Write { seq });
+            }
+            return;
         }
         self.send_connect_response(conn, timeout_ms, id, password, read_only_byte);
     }
@@ -258,12 +294,13 @@ impl Core {
             .collect();
         for id in expired {
             tracing::info!(session = format_args!("{id:#x}"), "session expired");
-            self.close_session(id, ReplyTo::Nobody);
+            self.close_session(id, ReplyTo::Nobody, Op::ExpireSession);
         }
     }
 
-    /// Proposes the close of a session.
-    pub(super) fn close_session(&mut self, id: i64, reply: ReplyTo) {
+    /// Proposes the close of a session: `op` is `CloseSession` (the client asked) or
+    /// `ExpireSession` (this leader found it expired).
+    pub(super) fn close_session(&mut self, id: i64, reply: ReplyTo, op: Op) {
         if let Some(s) = self.sessions.get_mut(&id) {
             s.closing = true;
         }
@@ -271,7 +308,7 @@ impl Core {
             session: id,
             time: Core::now_ms(),
             auth: Vec::new(),
-            op: Op::CloseSession,
+            op,
         };
         let seq = self.propose(entry, reply);
         if let Some(s) = self.sessions.get_mut(&id) {

@@ -32,6 +32,7 @@ impl H {
                 Op::CreateSession {
                     timeout_ms: 30_000,
                     password: vec![7; 16],
+                    owner: 0,
                 },
             );
             assert_eq!(r.result, Ok(OpResult::SessionCreated));
@@ -942,6 +943,7 @@ fn sessions_table() {
         Op::CreateSession {
             timeout_ms: 1,
             password: vec![],
+            owner: 0,
         },
     );
     assert_eq!(a.result, Ok(OpResult::SessionCreated));
@@ -953,6 +955,7 @@ fn sessions_table() {
             Op::CreateSession {
                 timeout_ms: 1,
                 password: vec![],
+                owner: 0,
             },
         );
         assert_eq!(r.result, Err(ErrorCode::BadArguments));
@@ -1117,4 +1120,46 @@ fn equal_acls_are_shared() {
     let c = h.t.node("/c").unwrap().acl_shared();
     assert!(std::sync::Arc::ptr_eq(&a, &c));
     assert_eq!(NO_TTL, -1);
+}
+
+#[test]
+fn writes_of_a_session_proposed_by_a_server_it_left_fail_with_session_moved() {
+    let mut h = H::new();
+    let entry = |session: i64, op: Op| Entry {
+        session,
+        time: 0,
+        auth: vec![Id::new("ip", "127.0.0.1")],
+        op,
+    };
+    let mut zxid = 10;
+    let mut apply = |h: &mut H, proposer: u64, e: Entry| {
+        zxid += 1;
+        h.t.apply_proposed(zxid, &e, proposer)
+    };
+    // S1 has no owner yet (0): any server's writes apply. Attaching it to server process 7...
+    let r = apply(&mut h, 7, entry(S1, Op::AttachSession { owner: 7 }));
+    assert!(r.result.is_ok());
+    assert_eq!(h.t.session(S1).map(|s| s.owner), Some(7));
+    let create = create_op("/a", CreateMode::Persistent);
+    // ...makes writes that still arrive through process 5 fail, changing nothing.
+    let r = apply(&mut h, 5, entry(S1, create.clone()));
+    assert_eq!(r.result, Err(ErrorCode::SessionMoved));
+    assert!(r.changes.is_empty());
+    assert!(h.t.node("/a").is_none());
+    assert_eq!(h.t.last_zxid(), 12);
+    // A client close from the old server fails too; the owner's writes apply.
+    let r = apply(&mut h, 5, entry(S1, Op::CloseSession));
+    assert_eq!(r.result, Err(ErrorCode::SessionMoved));
+    assert!(h.t.session(S1).is_some());
+    assert!(apply(&mut h, 7, entry(S1, create)).result.is_ok());
+    // The leader's expiry applies whoever proposes it.
+    assert!(
+        apply(&mut h, 5, entry(S1, Op::ExpireSession))
+            .result
+            .is_ok()
+    );
+    assert!(h.t.session(S1).is_none());
+    // Attaching a session that is gone fails.
+    let r = apply(&mut h, 7, entry(S1, Op::AttachSession { owner: 7 }));
+    assert_eq!(r.result, Err(ErrorCode::SessionExpired));
 }

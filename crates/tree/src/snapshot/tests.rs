@@ -32,6 +32,7 @@ fn sample_tree() -> DataTree {
             Op::CreateSession {
                 timeout_ms: 5000,
                 password: vec![1; 16],
+                owner: 0,
             },
         ),
         (
@@ -175,6 +176,7 @@ fn raw(sessions: &[i64], acls: &[Vec<Acl>], nodes: &[(&str, i32, i64)]) -> Vec<u
         out.write_i64(*s);
         out.write_i32(1000);
         out.write_buffer(&[]);
+        out.write_i64(0);
     }
     out.write_i32(acls.len() as i32);
     for a in acls {
@@ -410,7 +412,8 @@ fn arb_op() -> impl Strategy<Value = Op> {
         2 => prop::collection::vec(arb_sub_op(), 0..4).prop_map(Op::Multi),
         2 => Just(Op::CreateSession {
             timeout_ms: 4000,
-            password: vec![3; 16]
+            password: vec![3; 16],
+            owner: 0,
         }),
         1 => Just(Op::CloseSession),
         1 => arb_path().prop_map(|path| Op::ReapNode { path }),
@@ -433,6 +436,7 @@ fn arb_stream() -> impl Strategy<Value = Vec<Entry>> {
             let op = Op::CreateSession {
                 timeout_ms: 4000,
                 password: vec![s as u8; 16],
+                owner: 0,
             };
             entry(s, 0, vec![], op)
         };
