@@ -28,6 +28,8 @@ pub struct Ports {
 
 pub struct Member {
     pub id: u64,
+    /// The member's own address: 127.0.0.1, or 127.0.0.(id+1) in a partitionable cluster.
+    pub ip: [u8; 4],
     pub ports: Ports,
     pub dir: PathBuf,
     child: Option<Child>,
@@ -35,7 +37,11 @@ pub struct Member {
 
 impl Member {
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.ports.client))
+        SocketAddr::from((self.ip, self.ports.client))
+    }
+
+    fn host(&self) -> String {
+        std::net::Ipv4Addr::from(self.ip).to_string()
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -75,11 +81,23 @@ impl Cluster {
     /// Writes the configuration of an `n`-member ensemble and starts every member.
     /// `extra` lines go into every member's zoo.cfg.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(n, extra, false)
+    }
+
+    /// As [`Cluster::start`], each member on an address of its own (127.0.0.2, .3, …), so that
+    /// [`Cluster::partition`] can cut the links between members; clients come from 127.0.0.1
+    /// and reach every member.
+    pub fn start_partitionable(n: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(n, extra, true)
+    }
+
+    fn start_on(n: usize, extra: &[&str], own_ips: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(3 * n);
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 id: i as u64 + 1,
+                ip: if own_ips { [127, 0, 0, i as u8 + 2] } else { [127, 0, 0, 1] },
                 ports: Ports {
                     client: ports[3 * i],
                     quorum: ports[3 * i + 1],
@@ -92,8 +110,9 @@ impl Cluster {
         let servers: String = members
             .iter()
             .map(|m| {
+                let h = m.host();
                 format!(
-                    "server.{}=127.0.0.1:{}:{}:participant;127.0.0.1:{}\n",
+                    "server.{}={h}:{}:{}:participant;{h}:{}\n",
                     m.id, m.ports.quorum, m.ports.election, m.ports.client
                 )
             })
@@ -273,8 +292,72 @@ impl Cluster {
     }
 }
 
+/// Whether this process may change the firewall: only inside a network namespace of its own
+/// (the CI runs the partition scenarios under `ip netns exec`, setting `WK_PARTITIONS=1`), so
+/// that rules never touch the machine's own traffic.
+pub fn partitions_allowed() -> bool {
+    let allowed = std::env::var("WK_PARTITIONS").is_ok_and(|v| v == "1");
+    if !allowed {
+        eprintln!(
+            "skipped: partition scenarios run only in a private network namespace with nftables \
+             (WK_PARTITIONS=1; see tests/ensemble/run-partitions.sh)"
+        );
+    }
+    allowed
+}
+
+fn nft(args: &str) {
+    let status = Command::new("nft")
+        .args(args.split(' '))
+        .status()
+        .expect("run nft (apt-get install nftables)");
+    assert!(status.success(), "nft {args} failed");
+}
+
+impl Cluster {
+    /// Cuts every link between members of different groups (by index), both ways; clients on
+    /// 127.0.0.1 still reach every member.
+    pub fn partition(&self, groups: &[&[usize]]) {
+        self.heal();
+        nft("add table inet wkpart");
+        nft("add chain inet wkpart out { type filter hook output priority 0 ; }");
+        for (g, group) in groups.iter().enumerate() {
+            for other in &groups[g + 1..] {
+                for &a in *group {
+                    for &b in *other {
+                        let (ha, hb) = (self.members[a].host(), self.members[b].host());
+                        nft(&format!("add rule inet wkpart out ip saddr {ha} ip daddr {hb} drop"));
+                        nft(&format!("add rule inet wkpart out ip saddr {hb} ip daddr {ha} drop"));
+                    }
+                }
+            }
+        }
+        eprintln!("partitioned: {groups:?}");
+    }
+
+    /// Removes every partition.
+    pub fn heal(&self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", "wkpart"])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// A member's `mntr` value for `key`.
+    pub fn mntr(&self, i: usize, key: &str) -> Option<String> {
+        let text = four_letter(self.members[i].addr(), "mntr")?;
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('\t')?;
+            (k == format!("zk_{key}")).then(|| v.to_owned())
+        })
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if self.members.iter().any(|m| m.ip != [127, 0, 0, 1]) {
+            self.heal();
+        }
         for i in 0..self.members.len() {
             self.resume(i);
             self.kill(i);

@@ -8,6 +8,7 @@ mod cluster;
 mod linearizable;
 mod load;
 mod moves;
+mod partitions;
 
 use std::time::Duration;
 
