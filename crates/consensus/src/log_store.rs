@@ -17,6 +17,7 @@
 //! - Record `i` of the log holds the entry with log index `i`: checked at open.
 //! - After a write fails, the thread stops and every later call fails: the kernel may have
 //!   dropped unwritten pages, so only a restart (re-reading the disk) is trustworthy.
+//! - `append` checks that the whole batch continues the log before caching any of it.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -408,16 +409,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let entries: Vec<Entry> = entries.into_iter().collect();
         {
             let mut c = write(&self.cache);
-            for e in &entries {
-                let expected = c.last_log_id().map_or(0, |l| l.index() + 1);
+            // The whole batch is checked before any of it is cached: a refused batch leaves
+            // the cache exactly as it was (the log thread never sees it).
+            let next = c.last_log_id().map_or(0, |l| l.index() + 1);
+            for (expected, e) in (next..).zip(&entries) {
                 let index = e.log_id().index();
                 if index != expected {
                     return Err(io::Error::other(format!(
-                        "append of index {index} out of order: the log ends before {expected}"
+                        "append of index {index} out of order: expected index {expected}"
                     )));
                 }
-                c.entries.push_back(e.clone());
             }
+            c.entries.extend(entries.iter().cloned());
         }
         self.send(LogCmd::Append { entries, callback })
     }
