@@ -15,8 +15,10 @@
 //! - The vote and the last purged log id live in one small state file replaced atomically; the
 //!   vote is durable before `save_vote` returns.
 //! - Record `i` of the log holds the entry with log index `i`: checked at open.
-//! - After a write fails, the thread stops and every later call fails: the kernel may have
-//!   dropped unwritten pages, so only a restart (re-reading the disk) is trustworthy.
+//! - After a write fails, the log takes no more writes: the failed write's callers, and those
+//!   of every command after it, get the error (the thread answers them until the store is
+//!   dropped): the kernel may have dropped unwritten pages, so only a restart (re-reading the
+//!   disk) is trustworthy.
 //! - `append` checks that the whole batch continues the log before caching any of it.
 
 use std::collections::VecDeque;
@@ -234,6 +236,9 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
             while let Some(cmd) = next.take() {
                 match cmd {
                     LogCmd::Append { entries, callback } => {
+                        // Queued first, so that if a write below fails, this callback hears
+                        // the error with the others of the batch.
+                        flushed.push(callback);
                         for e in &entries {
                             buf.clear();
                             postcard::to_io(e, &mut buf).map_err(|e| e.to_string())?;
@@ -241,7 +246,6 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
                                 .map_err(|e| e.to_string())?;
                         }
                         appended += entries.len();
-                        flushed.push(callback);
                     }
                     LogCmd::Committed { index, payload } => {
                         wal.append_committed(wal_index(index), &payload)
@@ -292,9 +296,30 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
             for cb in flushed.drain(..) {
                 cb.io_completed(Err(io::Error::other(why.clone())));
             }
-            // Dropping the receiver fails every later call.
+            // Every command already queued or sent later is answered with the error until the
+            // store is dropped. (Dropping the receiver instead would drop the queued appends'
+            // callbacks unanswered, and openraft would wait for those flushes forever.)
+            let why = format!("the write-ahead log failed earlier: {why}; restart the server");
+            for cmd in rx.iter() {
+                refuse(cmd, &why);
+            }
             return;
         }
+    }
+}
+
+/// Answers a command with an error, writing nothing.
+fn refuse(cmd: LogCmd, why: &str) {
+    let err = || io::Error::other(why.to_string());
+    match cmd {
+        LogCmd::Append { callback, .. } => callback.io_completed(Err(err())),
+        LogCmd::Truncate { done, .. }
+        | LogCmd::Purge { done, .. }
+        | LogCmd::SaveState { done, .. } => {
+            let _ = done.send(Err(err()));
+        }
+        // Saving the committed position is best effort; it has no one to answer.
+        LogCmd::Committed { .. } => {}
     }
 }
 
