@@ -25,7 +25,9 @@
 //!   callback unanswered, and the suite's `append` helper takes a closed callback channel for
 //!   success, while the log thread had stopped.)
 //!
-//! `purge_logs_upto_20` and `get_log_state` also purge past the end of the log with no
+//! `crash::committed_entries_are_reapplied_from_the_log_after_a_restart` checks what
+//! `get_initial_state_re_apply_committed` is about on a log that starts at 0, across a real
+//! restart. `purge_logs_upto_20` and `get_log_state` also purge past the end of the log with no
 //! snapshot; they pass because nothing is appended afterwards.
 
 use std::future::Future;
@@ -40,7 +42,7 @@ use crate::log_store::{LogStore, Opened};
 use crate::state_machine::StateMachine;
 use crate::types::TypeConfig;
 
-/// Keeps the data directory (and the core) until the case is done.
+/// Keeps the data directory (and a handle on the core's tree) until the case is done.
 pub(crate) struct Guard {
     _dir: TempDir,
     _core: Core,
