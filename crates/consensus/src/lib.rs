@@ -17,6 +17,8 @@ pub mod node;
 pub mod snapshot;
 pub mod state_machine;
 pub mod status;
+#[cfg(test)]
+mod storage_tests;
 pub mod types;
 
 pub use error::ConsensusError;

@@ -15,8 +15,11 @@
 //! - The vote and the last purged log id live in one small state file replaced atomically; the
 //!   vote is durable before `save_vote` returns.
 //! - Record `i` of the log holds the entry with log index `i`: checked at open.
-//! - After a write fails, the thread stops and every later call fails: the kernel may have
-//!   dropped unwritten pages, so only a restart (re-reading the disk) is trustworthy.
+//! - After a write fails, the log takes no more writes: the failed write's callers, and those
+//!   of every command after it, get the error (the thread answers them until the store is
+//!   dropped): the kernel may have dropped unwritten pages, so only a restart (re-reading the
+//!   disk) is trustworthy.
+//! - `append` checks that the whole batch continues the log before caching any of it.
 
 use std::collections::VecDeque;
 use std::fmt::Debug;
@@ -233,6 +236,9 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
             while let Some(cmd) = next.take() {
                 match cmd {
                     LogCmd::Append { entries, callback } => {
+                        // Queued first, so that if a write below fails, this callback hears
+                        // the error with the others of the batch.
+                        flushed.push(callback);
                         for e in &entries {
                             buf.clear();
                             postcard::to_io(e, &mut buf).map_err(|e| e.to_string())?;
@@ -240,7 +246,6 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
                                 .map_err(|e| e.to_string())?;
                         }
                         appended += entries.len();
-                        flushed.push(callback);
                     }
                     LogCmd::Committed { index, payload } => {
                         wal.append_committed(wal_index(index), &payload)
@@ -291,9 +296,30 @@ fn run(mut wal: Wal, rx: std_mpsc::Receiver<LogCmd>, retain: usize) {
             for cb in flushed.drain(..) {
                 cb.io_completed(Err(io::Error::other(why.clone())));
             }
-            // Dropping the receiver fails every later call.
+            // Every command already queued or sent later is answered with the error until the
+            // store is dropped. (Dropping the receiver instead would drop the queued appends'
+            // callbacks unanswered, and openraft would wait for those flushes forever.)
+            let why = format!("the write-ahead log failed earlier: {why}; restart the server");
+            for cmd in rx.iter() {
+                refuse(cmd, &why);
+            }
             return;
         }
+    }
+}
+
+/// Answers a command with an error, writing nothing.
+fn refuse(cmd: LogCmd, why: &str) {
+    let err = || io::Error::other(why.to_string());
+    match cmd {
+        LogCmd::Append { callback, .. } => callback.io_completed(Err(err())),
+        LogCmd::Truncate { done, .. }
+        | LogCmd::Purge { done, .. }
+        | LogCmd::SaveState { done, .. } => {
+            let _ = done.send(Err(err()));
+        }
+        // Saving the committed position is best effort; it has no one to answer.
+        LogCmd::Committed { .. } => {}
     }
 }
 
@@ -408,16 +434,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let entries: Vec<Entry> = entries.into_iter().collect();
         {
             let mut c = write(&self.cache);
-            for e in &entries {
-                let expected = c.last_log_id().map_or(0, |l| l.index() + 1);
+            // The whole batch is checked before any of it is cached: a refused batch leaves
+            // the cache exactly as it was (the log thread never sees it).
+            let next = c.last_log_id().map_or(0, |l| l.index() + 1);
+            for (expected, e) in (next..).zip(&entries) {
                 let index = e.log_id().index();
                 if index != expected {
                     return Err(io::Error::other(format!(
-                        "append of index {index} out of order: the log ends before {expected}"
+                        "append of index {index} out of order: expected index {expected}"
                     )));
                 }
-                c.entries.push_back(e.clone());
             }
+            c.entries.extend(entries.iter().cloned());
         }
         self.send(LogCmd::Append { entries, callback })
     }
