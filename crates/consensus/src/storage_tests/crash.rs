@@ -47,6 +47,7 @@ fn proposal(term: u64, index: u64) -> Entry {
         op: Op::CreateSession {
             timeout_ms: 30_000,
             password: vec![index as u8; 16],
+            owner: 0,
         },
     };
     let mut bytes = Vec::new();
