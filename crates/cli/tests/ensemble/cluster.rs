@@ -97,7 +97,11 @@ impl Cluster {
         let members: Vec<Member> = (0..n)
             .map(|i| Member {
                 id: i as u64 + 1,
-                ip: if own_ips { [127, 0, 0, i as u8 + 2] } else { [127, 0, 0, 1] },
+                ip: if own_ips {
+                    [127, 0, 0, i as u8 + 2]
+                } else {
+                    [127, 0, 0, 1]
+                },
                 ports: Ports {
                     client: ports[3 * i],
                     quorum: ports[3 * i + 1],
@@ -277,7 +281,12 @@ impl Cluster {
         for m in &self.members {
             let text = std::fs::read_to_string(m.dir.join("server.log")).unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
-            let from = lines.len().saturating_sub(30);
+            let from = lines.len().saturating_sub(
+                std::env::var("WK_LOG_LINES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30),
+            );
             out.push_str(&format!("---- member {} log (last lines)\n", m.id));
             for l in &lines[from..] {
                 out.push_str(l);
@@ -300,7 +309,7 @@ pub fn partitions_allowed() -> bool {
     if !allowed {
         eprintln!(
             "skipped: partition scenarios run only in a private network namespace with nftables \
-             (WK_PARTITIONS=1; see tests/ensemble/run-partitions.sh)"
+             (WK_PARTITIONS=1; see crates/cli/tests/ensemble/run-partitions.sh)"
         );
     }
     allowed
@@ -326,8 +335,12 @@ impl Cluster {
                 for &a in *group {
                     for &b in *other {
                         let (ha, hb) = (self.members[a].host(), self.members[b].host());
-                        nft(&format!("add rule inet wkpart out ip saddr {ha} ip daddr {hb} drop"));
-                        nft(&format!("add rule inet wkpart out ip saddr {hb} ip daddr {ha} drop"));
+                        nft(&format!(
+                            "add rule inet wkpart out ip saddr {ha} ip daddr {hb} drop"
+                        ));
+                        nft(&format!(
+                            "add rule inet wkpart out ip saddr {hb} ip daddr {ha} drop"
+                        ));
                     }
                 }
             }

@@ -211,3 +211,57 @@ fn all_members_killed_and_restarted_keep_every_acknowledged_write() {
     c.wait_for_leader();
     rt.block_on(verify_everywhere(&c, &ledger));
 }
+
+#[test]
+fn sessions_do_not_expire_while_there_is_no_leader() {
+    let mut c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    let survivor = (leader + 1) % 3;
+    let paused = (leader + 2) % 3;
+    let rt = runtime();
+    // A session with a short timeout, on the member that stays up, from a client that keeps
+    // trying to reconnect however long it takes (this project's client).
+    let client = rt.block_on(async {
+        let client = watchkeeper_client::Client::builder(&c.members[survivor].addr().to_string())
+            .session_timeout(Duration::from_secs(4))
+            .connect()
+            .await
+            .expect("connect");
+        client
+            .create(
+                "/alive",
+                b"",
+                &watchkeeper_client::CreateOptions::ephemeral(),
+            )
+            .await
+            .expect("an ephemeral");
+        client
+    });
+    // No quorum for twice the session timeout: nobody may expire anything meanwhile.
+    c.kill(leader);
+    c.pause(paused);
+    std::thread::sleep(Duration::from_secs(8));
+    c.resume(paused);
+    c.wait_for_leader();
+    rt.block_on(async {
+        // The new leader restarted every deadline: the client, reconnecting now, keeps its
+        // session and its ephemeral.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match client.exists("/alive").await {
+                Ok(Some(_)) => break,
+                Ok(None) => panic!("the session expired during the election\n{}", c.logs_tail()),
+                Err(e) => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "no answer: {e}\n{}",
+                        c.logs_tail()
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        assert_eq!(client.state(), watchkeeper_client::SessionState::Connected);
+    });
+    c.restart(leader);
+}

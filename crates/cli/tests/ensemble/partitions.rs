@@ -33,10 +33,29 @@ fn a_leader_in_the_minority_steps_aside_and_no_acknowledged_write_is_lost() {
         if modes.iter().any(|m| m.as_deref() == Some("leader")) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the majority elected nobody: {modes:?}\n{}", c.logs_tail());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the majority elected nobody: {modes:?}\n{}",
+            c.logs_tail()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    std::thread::sleep(Duration::from_secs(4));
+    // Cut off for syncLimit ticks, the old leader drops its clients so they move to the majority.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let said = |needle: &str| {
+        std::fs::read_to_string(c.data_dir(leader).join("server.log"))
+            .unwrap_or_default()
+            .contains(needle)
+    };
+    while !said("no leader or quorum: closing client connections") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the minority leader kept serving\n{}",
+            c.logs_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
     c.heal();
     c.wait_for_leader();
     rt.block_on(async {
@@ -59,7 +78,11 @@ fn an_isolated_follower_rejoins_without_disturbing_the_leader() {
     let rest: Vec<usize> = (0..3).filter(|&i| i != follower).collect();
     let term_before = c.mntr(leader, "raft_term").expect("the leader's term");
     let rt = runtime();
-    let writers = rt.block_on(Writers::start(&c.members[leader].addr().to_string(), "/isolated", 2));
+    let writers = rt.block_on(Writers::start(
+        &c.members[leader].addr().to_string(),
+        "/isolated",
+        2,
+    ));
     c.partition(&[&[follower], &rest]);
     // Long enough for the follower's election timer to fire several times.
     std::thread::sleep(Duration::from_secs(6));
@@ -67,7 +90,10 @@ fn an_isolated_follower_rejoins_without_disturbing_the_leader() {
     c.wait_member_ready(follower);
     assert_eq!(c.wait_for_leader(), leader, "the leader kept its place");
     let term_after = c.mntr(leader, "raft_term").expect("the leader's term");
-    assert_eq!(term_before, term_after, "pre-vote kept the term: the isolated follower's elections never counted");
+    assert_eq!(
+        term_before, term_after,
+        "pre-vote kept the term: the isolated follower's elections never counted"
+    );
     rt.block_on(async {
         let ledger = writers.stop().await;
         verify_everywhere(&c, &ledger).await;
