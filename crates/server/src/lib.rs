@@ -1,12 +1,12 @@
-//! The Watchkeeper server: a single-node coordination service that speaks Apache ZooKeeper's
-//! client protocol.
+//! The Watchkeeper server: a coordination service that speaks Apache ZooKeeper's client
+//! protocol, standalone or as a member of a Raft-replicated ensemble.
 //!
 //! The parts, in the order a request meets them:
 //! - [`connection`]: the handshake and four-letter words, one task per connection, reading
 //!   frames with a [`frame_reader::FrameReader`];
 //! - `core`: the single task that owns the tree, the watch index and the sessions, runs reads,
-//!   proposes writes and applies them in zxid order once durable;
-//! - Raft and the log live in `watchkeeper-consensus`;
+//!   proposes writes and applies the committed log in zxid order;
+//! - Raft, the log and the peer transport live in `watchkeeper-consensus`;
 //! - [`outbox`]: each connection's bounded outbound queue.
 //!
 //! Start one with [`RunningServer::start`] and a [`Config`].
