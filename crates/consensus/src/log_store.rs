@@ -170,7 +170,11 @@ impl LogStore {
             }
             let entry: Entry = postcard::from_bytes(bytes).map_err(|e| ConsensusError::Record {
                 index: *index,
-                why: e.to_string(),
+                why: format!(
+                    "{e} (a data directory written by a Watchkeeper without replication holds \
+                     entries of another format: start that version, `watchkeeper cli export` \
+                     the tree, and import it into a fresh directory)"
+                ),
             })?;
             if entry.log_id().index() != *index {
                 return Err(ConsensusError::Record {

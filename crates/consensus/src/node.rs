@@ -178,6 +178,9 @@ impl Member {
                 tracing::debug!(error = %e, "initialize");
             }
         }
+        if !pristine {
+            check_membership(&raft, &cfg)?;
+        }
         if let Some(c) = committed {
             // Reads must not see a state older than what this member acknowledged before.
             let _ = raft
@@ -227,6 +230,44 @@ impl Member {
             tasks,
         })
     }
+}
+
+/// A member that was part of an ensemble before must find itself in the membership its log
+/// holds: otherwise the data directory is another ensemble's (or another member's). After the
+/// first start the log's membership is authoritative; configured lines that disagree only warn.
+fn check_membership(raft: &Raft, cfg: &MemberConfig) -> Result<(), ConsensusError> {
+    use openraft::async_runtime::watch::WatchReceiver;
+    let m = raft.metrics().borrow_watched().clone();
+    let members = crate::state_machine::Members::of(&m.membership_config);
+    let known: Vec<NodeId> = members
+        .voters
+        .iter()
+        .chain(&members.observers)
+        .map(|(id, _)| *id)
+        .collect();
+    if known.is_empty() {
+        return Ok(());
+    }
+    if !known.contains(&cfg.id) {
+        return Err(ConsensusError::Config(format!(
+            "the data directory {} belongs to an ensemble of members {known:?}, which does not \
+             include this server's id {}: point dataDir at this member's own directory, or \
+             start from an empty one",
+            cfg.data_dir.display(),
+            cfg.id
+        )));
+    }
+    let configured: Vec<NodeId> = cfg.members.keys().copied().collect();
+    let mut sorted = known.clone();
+    sorted.sort_unstable();
+    if sorted != configured {
+        tracing::warn!(
+            log = ?sorted,
+            configured = ?configured,
+            "the configured server lines differ from the membership in the log; the log's is used"
+        );
+    }
+    Ok(())
 }
 
 async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, ConsensusError> {

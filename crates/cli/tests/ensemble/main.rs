@@ -265,3 +265,33 @@ fn sessions_do_not_expire_while_there_is_no_leader() {
     });
     c.restart(leader);
 }
+
+#[test]
+fn a_data_directory_of_another_ensemble_is_refused_with_a_clear_error() {
+    let mut c = Cluster::start(3, &[]);
+    c.wait_for_leader();
+    c.stop(2);
+    // Member 3's directory, offered to a server that calls itself 4 of another ensemble.
+    let data = c.data_dir(2).join("data");
+    std::fs::write(data.join("myid"), "4\n").expect("myid");
+    let cfg = data.parent().expect("member dir").join("other.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=200\ndataDir={}\nclientPort=0\nserver.4=127.0.0.1:1:2\nserver.5=127.0.0.1:3:4\nserver.6=127.0.0.1:5:6\n",
+            data.display()
+        ),
+    )
+    .expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchkeeper"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run serve");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "it must not start: {stderr}");
+    assert!(
+        stderr.contains("belongs to an ensemble of members [1, 2, 3]"),
+        "the error names the ensemble: {stderr}"
+    );
+}
