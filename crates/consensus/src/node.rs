@@ -316,17 +316,23 @@ impl Handle {
     /// submitted through it is dropped. For unit tests of code that holds a handle but whose
     /// tests apply entries themselves.
     pub fn detached(id: NodeId) -> Handle {
+        Handle::detached_with_status(id).0
+    }
+
+    /// [`Handle::detached`], with the sender of its status, so a test can play role changes.
+    pub fn detached_with_status(id: NodeId) -> (Handle, watch::Sender<Status>) {
         let (submit, _) = mpsc::unbounded_channel();
         let mut status = Status::starting(id);
         status.role = Role::Standalone;
         status.leader = Some(id);
-        let (_, status) = watch::channel(status);
-        Handle {
+        let (tx, status) = watch::channel(status);
+        let handle = Handle {
             id,
             submit,
             status,
             leader_contact: Arc::new(Mutex::new(None)),
-        }
+        };
+        (handle, tx)
     }
 
     /// This member's id.

@@ -66,7 +66,7 @@ pub struct Status {
 
 impl Status {
     /// Before Raft runs.
-    pub(crate) fn starting(id: NodeId) -> Status {
+    pub fn starting(id: NodeId) -> Status {
         Status {
             id,
             role: Role::Looking,

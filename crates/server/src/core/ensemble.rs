@@ -230,3 +230,7 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "ensemble_tests.rs"]
+mod tests;
