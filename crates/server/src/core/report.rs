@@ -1,5 +1,7 @@
 //! The core's side of the four-letter words: it reads its own state into the typed reports of
-//! `crate::status` (the layout is `status::text`'s business).
+//! `crate::status`, with in-memory reads only. What the operating system knows (directory
+//! sizes, descriptors, memory) is left to `status::host`, off this task: the core is the one
+//! task every client request goes through, and monitoring polls these words.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +10,7 @@ use watchkeeper_watch::Kinds;
 
 use super::Core;
 use crate::fourlw::COMMANDS;
-use crate::status::{self, Report, VERSION, host};
+use crate::status::{self, Answer, HostWork, Report, VERSION};
 
 /// ZooKeeper's wchs, wchc and wchp list only its data-watch table: data and exist watches,
 /// persistent and persistent-recursive ones. Tools compare against those numbers.
@@ -17,19 +19,13 @@ const ZK_DATA_TABLE: Kinds =
 
 impl Core {
     /// The answer to a four-letter word, or its refusal when the word is not whitelisted.
-    pub(super) fn four_letter(&mut self, cmd: &'static str) -> String {
+    /// `crst` and `srst` reset the counters they name.
+    pub(super) fn four_letter(&mut self, cmd: &'static str) -> Answer {
         debug_assert!(COMMANDS.contains(&cmd));
-        let report = if self.cfg.four_letter_whitelist.allows(cmd) {
-            self.report(cmd)
-        } else {
-            Report::NotAllowed(cmd)
-        };
-        status::text::render(&report)
-    }
-
-    /// What `cmd` reports. `crst` and `srst` reset the counters they name.
-    fn report(&mut self, cmd: &'static str) -> Report {
-        match cmd {
+        if !self.cfg.four_letter_whitelist.allows(cmd) {
+            return Answer::Ready(Report::NotAllowed(cmd));
+        }
+        let report = match cmd {
             "ruok" => Report::Ruok,
             "isro" => Report::IsReadOnly(status::IsReadOnly { read_only: false }),
             "gtmk" | "stmk" => Report::TraceMask(status::TraceMask { tracemask: 0 }),
@@ -57,9 +53,14 @@ impl Core {
                 self.stats.reset();
                 Report::StatReset
             }
-            "conf" => Report::Conf(self.conf()),
-            "envi" => Report::Environment(host::environment()),
-            "dirs" => Report::Dirs(host::dir_sizes(&self.cfg.data_dir, self.cfg.log_dir())),
+            "conf" => return Answer::Host(self.conf()),
+            "envi" => return Answer::Host(HostWork::Environment),
+            "dirs" => {
+                return Answer::Host(HostWork::Dirs {
+                    data_dir: self.cfg.data_dir.clone(),
+                    log_dir: self.cfg.log_dir().to_owned(),
+                });
+            }
             "wchs" => Report::WatchSummary(self.watch_summary()),
             "wchc" => Report::WatchesBySession(status::WatchesBySession {
                 session_id_to_watched_paths: sorted_groups(
@@ -70,16 +71,18 @@ impl Core {
                 path_to_session_ids: sorted_groups(self.watches.by_path_of(ZK_DATA_TABLE)),
             }),
             "dump" => Report::Dump(self.dump()),
-            "mntr" => Report::Monitor(Box::new(status::Monitor {
-                server: self.server_metrics(),
-                fds: host::fd_counts(),
-                ensemble: ensemble_metrics(&self.consensus.status(), self.syncs.len()),
-            })),
+            "mntr" => {
+                return Answer::Host(HostWork::Monitor {
+                    server: self.server_metrics(),
+                    ensemble: ensemble_metrics(&self.consensus.status(), self.syncs.len()),
+                });
+            }
             "hash" => Report::Hash,
             // Not a word we answer (recognition and this table disagree): refused like one
             // outside the whitelist rather than answered with something made up.
             _ => Report::NotAllowed(cmd),
-        }
+        };
+        Answer::Ready(report)
     }
 
     /// ZooKeeper counts the root twice in its node table; monitoring compares against that.
@@ -142,11 +145,12 @@ impl Core {
             .collect()
     }
 
-    fn conf(&self) -> status::Conf {
+    /// `conf` as far as the settings and the members go; the directories are measured later.
+    fn conf(&self) -> HostWork {
         let cfg = &self.cfg;
         let st = self.consensus.status();
         let standalone = st.role == Role::Standalone;
-        status::Conf {
+        HostWork::Conf {
             server: status::ServerConf {
                 client_port: cfg.client_addr.port(),
                 secure_client_port: -1,
@@ -157,13 +161,9 @@ impl Core {
                 client_port_listen_backlog: -1,
                 server_id: if standalone { 0 } else { st.id },
             },
-            dirs: status::DataDirs {
-                data_dir: host::absolute(&cfg.data_dir),
-                data_dir_size: host::dir_size(&cfg.data_dir),
-                data_log_dir: host::absolute(cfg.log_dir()),
-                data_log_size: host::dir_size(cfg.log_dir()),
-            },
             ensemble: (!standalone).then(|| membership(&st)),
+            data_dir: cfg.data_dir.clone(),
+            log_dir: cfg.log_dir().to_owned(),
         }
     }
 
@@ -298,11 +298,15 @@ fn ensemble_metrics(st: &Status, pending_syncs: usize) -> status::EnsembleMetric
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use watchkeeper_consensus::state_machine::Members;
     use watchkeeper_consensus::status::FollowerProgress;
     use watchkeeper_consensus::types::PeerNode;
+    use watchkeeper_tree::DataTree;
 
     use super::*;
+    use crate::config::{Config, FourLetterWhitelist};
 
     fn node(host: &str, observer: bool) -> PeerNode {
         PeerNode {
@@ -381,6 +385,76 @@ mod tests {
         assert_eq!(ids, [1, 2, 3, 4]);
         assert_eq!(m.servers[&4], "10.0.0.4:2888:3888:observer;0.0.0.0:2181");
         assert_eq!(m.version, 0x1f);
+    }
+
+    fn core(whitelist: FourLetterWhitelist) -> Core {
+        let cfg = Config {
+            four_letter_whitelist: whitelist,
+            ..Config::default()
+        };
+        let handle = watchkeeper_consensus::node::Handle::detached(1);
+        Core::new(Arc::new(cfg), DataTree::new(), handle, 0)
+    }
+
+    /// The words whose reports need the file system or /proc.
+    const HOST_WORDS: [&str; 4] = ["conf", "dirs", "envi", "mntr"];
+
+    #[test]
+    fn words_that_need_the_host_leave_it_to_the_connection() {
+        let mut core = core(FourLetterWhitelist::All);
+        for cmd in COMMANDS.iter().copied() {
+            let answer = core.four_letter(cmd);
+            if HOST_WORDS.contains(&cmd) {
+                assert!(matches!(answer, Answer::Host(_)), "{cmd}: {answer:?}");
+            } else {
+                assert!(matches!(answer, Answer::Ready(_)), "{cmd}: {answer:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_fresh_standalone_core_reports_itself() {
+        let mut core = core(FourLetterWhitelist::All);
+        let Answer::Ready(Report::ServerSummary(s)) = core.four_letter("srvr") else {
+            panic!("srvr is ready at once");
+        };
+        assert_eq!(s.version, VERSION);
+        assert_eq!(s.server_stats.server_state, "standalone");
+        assert_eq!(s.node_count, 5, "ZooKeeper 3.9 counts 5 in a fresh tree");
+        let Answer::Host(HostWork::Monitor { server, ensemble }) = core.four_letter("mntr") else {
+            panic!("mntr leaves the descriptors to the host");
+        };
+        assert_eq!((server.znode_count, server.global_sessions), (5, 0));
+        assert_eq!(ensemble.leader, None);
+        let Answer::Host(HostWork::Conf {
+            server, ensemble, ..
+        }) = core.four_letter("conf")
+        else {
+            panic!("conf leaves the directories to the host");
+        };
+        assert_eq!(server.server_id, 0, "standalone prints server id 0");
+        assert_eq!(ensemble, None);
+    }
+
+    #[test]
+    fn words_outside_the_whitelist_are_refused_and_change_nothing() {
+        // The default whitelist is srvr only.
+        let mut core = core(FourLetterWhitelist::default());
+        core.stats.packets_received = 3;
+        for cmd in ["mntr", "srst", "envi"] {
+            assert!(
+                matches!(core.four_letter(cmd), Answer::Ready(Report::NotAllowed(c)) if c == cmd),
+                "{cmd}"
+            );
+        }
+        assert_eq!(
+            core.stats.packets_received, 3,
+            "a refused srst resets nothing"
+        );
+        assert!(matches!(
+            core.four_letter("srvr"),
+            Answer::Ready(Report::ServerSummary(_))
+        ));
     }
 
     #[test]

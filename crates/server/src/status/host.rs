@@ -1,13 +1,69 @@
 //! What only the operating system can tell about the server: directory sizes, open file
 //! descriptors, memory, host and user names. Each read is a system call that may block (a
-//! directory listing, a `/proc` file), and `/proc/self/fd` has one entry per connection.
+//! directory listing, a `/proc` file), and `/proc/self/fd` has one entry per connection, so
+//! none of this runs on the core task: the core hands over a [`HostWork`] with its part of the
+//! report, and [`HostWork::complete`] runs on tokio's blocking pool.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::report::{DirSizes, Environment, FdCounts, VERSION};
+use super::report::*;
+
+/// A report the core has filled as far as its own state goes, and what is left to read.
+#[derive(Debug)]
+pub(crate) enum HostWork {
+    /// `conf`: the data directories are made absolute and measured here.
+    Conf {
+        server: ServerConf,
+        ensemble: Option<Membership>,
+        data_dir: PathBuf,
+        log_dir: PathBuf,
+    },
+    /// `dirs`.
+    Dirs { data_dir: PathBuf, log_dir: PathBuf },
+    /// `mntr`: the descriptor counts are read here.
+    Monitor {
+        server: ServerMetrics,
+        ensemble: EnsembleMetrics,
+    },
+    /// `envi`: all of it is about the process and its host.
+    Environment,
+}
+
+impl HostWork {
+    /// Reads what is missing and returns the complete report. Blocks on the file system.
+    pub(crate) fn complete(self) -> Report {
+        match self {
+            HostWork::Conf {
+                server,
+                ensemble,
+                data_dir,
+                log_dir,
+            } => Report::Conf(Conf {
+                server,
+                dirs: DataDirs {
+                    data_dir: absolute(&data_dir),
+                    data_dir_size: dir_size(&data_dir),
+                    data_log_dir: absolute(&log_dir),
+                    data_log_size: dir_size(&log_dir),
+                },
+                ensemble,
+            }),
+            HostWork::Dirs { data_dir, log_dir } => Report::Dirs(DirSizes {
+                datadir_size: dir_size(&data_dir),
+                logdir_size: dir_size(&log_dir),
+            }),
+            HostWork::Monitor { server, ensemble } => Report::Monitor(Box::new(Monitor {
+                server,
+                fds: fd_counts(),
+                ensemble,
+            })),
+            HostWork::Environment => Report::Environment(environment()),
+        }
+    }
+}
 
 /// `envi`'s facts about this process and its host.
-pub(crate) fn environment() -> Environment {
+fn environment() -> Environment {
     let read = |p: &str| {
         std::fs::read_to_string(p)
             .ok()
@@ -49,16 +105,8 @@ fn memory_mb() -> (u64, u64) {
     )
 }
 
-/// The sizes `dirs` reports.
-pub(crate) fn dir_sizes(data_dir: &Path, log_dir: &Path) -> DirSizes {
-    DirSizes {
-        datadir_size: dir_size(data_dir),
-        logdir_size: dir_size(log_dir),
-    }
-}
-
 /// A directory as `conf` prints it: absolute, so it means the same from anywhere.
-pub(crate) fn absolute(p: &Path) -> String {
+fn absolute(p: &Path) -> String {
     std::path::absolute(p)
         .unwrap_or_else(|_| p.to_owned())
         .display()
@@ -66,7 +114,7 @@ pub(crate) fn absolute(p: &Path) -> String {
 }
 
 /// Total size of the files directly in a directory (ours are flat); 0 if it cannot be read.
-pub(crate) fn dir_size(p: &Path) -> u64 {
+fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p)
         .map(|rd| {
             rd.filter_map(Result::ok)
@@ -79,7 +127,7 @@ pub(crate) fn dir_size(p: &Path) -> u64 {
 }
 
 /// This process's open descriptors and their soft limit; 0 where /proc cannot be read.
-pub(crate) fn fd_counts() -> FdCounts {
+fn fd_counts() -> FdCounts {
     let open = std::fs::read_dir("/proc/self/fd")
         .map(|rd| rd.count() as u64)
         .unwrap_or(0);
@@ -114,6 +162,47 @@ mod tests {
         let shown = absolute(Path::new("relative/dir"));
         assert!(Path::new(&shown).is_absolute(), "{shown}");
         assert!(shown.ends_with("relative/dir"), "{shown}");
+    }
+
+    #[test]
+    fn dirs_and_conf_are_measured_from_the_paths_the_core_gave() {
+        let data = tempfile::tempdir().unwrap();
+        let log = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("snapshot"), [0u8; 7]).unwrap();
+        std::fs::write(log.path().join("log.1"), [0u8; 3]).unwrap();
+        let dirs = HostWork::Dirs {
+            data_dir: data.path().into(),
+            log_dir: log.path().into(),
+        };
+        assert_eq!(
+            dirs.complete(),
+            Report::Dirs(DirSizes {
+                datadir_size: 7,
+                logdir_size: 3
+            })
+        );
+        let server = ServerConf {
+            client_port: 2181,
+            secure_client_port: -1,
+            tick_time: 2000,
+            max_client_cnxns: 60,
+            min_session_timeout: 4000,
+            max_session_timeout: 40000,
+            client_port_listen_backlog: -1,
+            server_id: 0,
+        };
+        let conf = HostWork::Conf {
+            server: server.clone(),
+            ensemble: None,
+            data_dir: data.path().into(),
+            log_dir: log.path().into(),
+        };
+        let Report::Conf(c) = conf.complete() else {
+            panic!("conf answers a Conf")
+        };
+        assert_eq!(c.server, server);
+        assert_eq!(c.dirs.data_dir, absolute(data.path()));
+        assert_eq!((c.dirs.data_dir_size, c.dirs.data_log_size), (7, 3));
     }
 
     #[cfg(target_os = "linux")]
