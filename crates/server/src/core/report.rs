@@ -53,6 +53,7 @@ impl Core {
                 self.stats.reset();
                 Report::StatReset
             }
+            // These need the file system or /proc too: the connection task finishes them.
             "conf" => return Answer::Host(self.conf()),
             "envi" => return Answer::Host(HostWork::Environment),
             "dirs" => {

@@ -143,7 +143,9 @@ pub(crate) struct ConnectionInfo {
     pub session: Option<SessionStats>,
 }
 
-/// The session part of a `cons` line, named as in AdminServer's full connection form.
+/// The session part of a `cons` line, named as in AdminServer's full connection form. The
+/// min/avg/max latencies are the server's (ZooKeeper keeps them per connection), the average
+/// truncated to whole milliseconds as ZooKeeper prints it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct SessionStats {
     pub session_id: i64,
@@ -158,8 +160,6 @@ pub(crate) struct SessionStats {
     /// Not tracked: always 0.
     pub last_response_time: u64,
     pub last_latency: u64,
-    /// The next three are the server's latencies (ZooKeeper keeps them per connection), the
-    /// average truncated to whole milliseconds as ZooKeeper prints it.
     pub min_latency: u64,
     pub avg_latency: u64,
     pub max_latency: u64,
@@ -255,23 +255,24 @@ impl Environment {
     /// The memory rows stand in for the JVM's heap: free is what the process leaves of the
     /// machine, max the machine, total what the process holds.
     pub(crate) fn rows(&self) -> [(&'static str, String); 18] {
-        let na = |v: &Option<String>| v.clone().unwrap_or_else(|| "<NA>".to_string());
+        let na = || "<NA>".to_string();
+        let or_na = |v: &Option<String>| v.clone().unwrap_or_else(na);
         [
             ("zookeeper.version", self.zookeeper_version.to_string()),
-            ("host.name", na(&self.host_name)),
-            ("java.version", na(&None)),
-            ("java.vendor", na(&None)),
-            ("java.home", na(&None)),
-            ("java.class.path", na(&None)),
-            ("java.library.path", na(&None)),
+            ("host.name", or_na(&self.host_name)),
+            ("java.version", na()),
+            ("java.vendor", na()),
+            ("java.home", na()),
+            ("java.class.path", na()),
+            ("java.library.path", na()),
             ("java.io.tmpdir", self.tmp_dir.clone()),
-            ("java.compiler", na(&None)),
+            ("java.compiler", na()),
             ("os.name", self.os_name.to_string()),
             ("os.arch", self.os_arch.to_string()),
-            ("os.version", na(&self.os_version)),
-            ("user.name", na(&self.user_name)),
-            ("user.home", na(&self.user_home)),
-            ("user.dir", na(&self.user_dir)),
+            ("os.version", or_na(&self.os_version)),
+            ("user.name", or_na(&self.user_name)),
+            ("user.home", or_na(&self.user_home)),
+            ("user.dir", or_na(&self.user_dir)),
             (
                 "os.memory.free",
                 format!("{}MB", self.physical_mb.saturating_sub(self.resident_mb)),
