@@ -4,7 +4,8 @@
 //! closes the connection before anything is allocated), decodes them and hands them to the core
 //! in arrival order. The writer half drains the connection's [`Outbox`] and writes everything that
 //! is waiting with one vectored write. The first four bytes of a connection may instead be a
-//! four-letter word, answered as text before the connection is closed.
+//! four-letter word, answered as text before the connection is closed (the core gives the
+//! answer as typed data; the layout, and any reading of the file system, happen here).
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
@@ -22,6 +23,7 @@ use crate::core::{ConnId, CoreMsg, Incoming};
 use crate::fourlw;
 use crate::frame_reader::{FrameError, FrameReader};
 use crate::outbox::{CloseReason, MAX_IOV, Outbox, TryWrite, consume_written};
+use crate::status;
 
 /// What a connection task needs from the server.
 #[derive(Clone)]
@@ -255,6 +257,8 @@ async fn wait_writable(wr: &OwnedWriteHalf, outbox: &Outbox) -> Result<(), Write
     }
 }
 
+/// Asks the core for the word's report, completes it here with what the operating system
+/// tells (on the blocking pool, not the core task), and writes it as ZooKeeper's text.
 async fn answer_four_letter(cmd: &'static str, mut wr: OwnedWriteHalf, ctx: &ConnContext) {
     let (tx, rx) = oneshot::channel();
     if ctx
@@ -265,8 +269,10 @@ async fn answer_four_letter(cmd: &'static str, mut wr: OwnedWriteHalf, ctx: &Con
     {
         return;
     }
-    if let Ok(text) = rx.await {
-        let _ = wr.write_all(text.as_bytes()).await;
+    if let Ok(answer) = rx.await
+        && let Some(report) = answer.complete().await
+    {
+        let _ = wr.write_all(status::text::render(&report).as_bytes()).await;
     }
     let _ = wr.shutdown().await;
 }

@@ -2,7 +2,8 @@
 //!
 //! ZooKeeper reads the first four bytes of a connection as a frame length; when those bytes
 //! spell a known command, the connection is a four-letter-word request instead of a session.
-//! The answers are produced by the core (they read its state), see `core::fourlw_state`.
+//! The answers are typed reports the core fills from its state (`core::report`, the types in
+//! `status`), rendered as text by `status::text`.
 
 /// Every command we answer, in ZooKeeper's spelling.
 pub(crate) const COMMANDS: &[&str] = &[

@@ -7,7 +7,9 @@
 //! - `core`: the single task that owns the tree, the watch index and the sessions, runs reads,
 //!   proposes writes and applies the committed log in zxid order;
 //! - Raft, the log and the peer transport live in `watchkeeper-consensus`;
-//! - [`outbox`]: each connection's bounded outbound queue.
+//! - [`outbox`]: each connection's bounded outbound queue;
+//! - `status`: what the server reports about itself (four-letter words), as typed data and as
+//!   text.
 //!
 //! Start one with [`RunningServer::start`] and a [`Config`].
 
@@ -19,6 +21,7 @@ pub mod frame_reader;
 mod member;
 pub mod outbox;
 mod server;
+mod status;
 
 pub use config::{Config, ConfigError, FourLetterWhitelist};
 pub use server::{RunningServer, StartError};

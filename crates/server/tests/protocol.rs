@@ -355,6 +355,279 @@ async fn dirs_reports_sizes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mntr_keys_and_their_order_are_fixed() {
+    let s = TestServer::start().await;
+    within(30, async {
+        let out = four_letter(s.addr, "mntr").await;
+        let keys: Vec<String> = pairs(&out, '\t').into_iter().map(|(k, _)| k).collect();
+        // Exporters and alert rules key on these names; a standalone server has no follower rows.
+        let expected = [
+            "zk_version",
+            "zk_server_state",
+            "zk_avg_latency",
+            "zk_max_latency",
+            "zk_min_latency",
+            "zk_packets_received",
+            "zk_packets_sent",
+            "zk_num_alive_connections",
+            "zk_outstanding_requests",
+            "zk_uptime",
+            "zk_znode_count",
+            "zk_watch_count",
+            "zk_watch_registrations",
+            "zk_watched_paths_count",
+            "zk_watching_sessions_count",
+            "zk_watch_index_bytes",
+            "zk_notifications_sent",
+            "zk_event_journal_entries",
+            "zk_ephemerals_count",
+            "zk_approximate_data_size",
+            "zk_global_sessions",
+            "zk_local_sessions",
+            "zk_open_file_descriptor_count",
+            "zk_max_file_descriptor_count",
+            "zk_last_proposed_zxid",
+            "zk_raft_term",
+            "zk_pending_syncs",
+        ];
+        assert_eq!(keys, expected, "{out}");
+    })
+    .await;
+}
+
+/// The `key=value` fields of a `cons` line, in order.
+fn cons_fields(line: &str) -> Vec<(&str, &str)> {
+    let inner = line
+        .split_once("[1](")
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not a connection line: {line:?}"));
+    inner
+        .split(',')
+        .map(|f| {
+            f.split_once('=')
+                .unwrap_or_else(|| panic!("{f:?} in {line:?}"))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cons_shows_each_session_in_full_and_crst_resets_it() {
+    let s = TestServer::start().await;
+    within(30, async {
+        let mut r = Raw::session(s.addr).await;
+        let z = r.create("/a", b"").await;
+        let prefix = format!(" /127.0.0.1:{}[1](", r.local_port());
+        let line_of = |text: &str| {
+            text.lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no line for our connection: {text}"))
+                .to_string()
+        };
+
+        let cons = four_letter(s.addr, "cons").await;
+        assert!(
+            cons.ends_with(")\n\n"),
+            "a blank line ends the list: {cons:?}"
+        );
+        let line = line_of(&cons);
+        let fields = cons_fields(&line);
+        let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            keys,
+            [
+                "queued", "recved", "sent", "sid", "lop", "est", "to", "lzxid", "lresp", "llat",
+                "minlat", "avglat", "maxlat"
+            ],
+            "{line}"
+        );
+        let field = |k: &str| fields.iter().find(|(f, _)| *f == k).unwrap().1;
+        assert_eq!(field("sid"), format!("0x{:x}", r.session_id));
+        assert_eq!(field("to"), r.timeout_ms.to_string());
+        assert_eq!(field("lzxid"), format!("0x{z:x}"));
+        assert_eq!(field("lop"), "NA");
+        assert_eq!(field("lresp"), "0");
+        assert_eq!(field("recved"), "2", "the handshake and the create");
+        assert_eq!(field("sent"), "2");
+        let est: u128 = field("est").parse().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        assert!(est <= now && now - est < 60_000, "est is epoch ms: {est}");
+
+        assert_eq!(
+            four_letter(s.addr, "crst").await,
+            "Connection stats reset.\n"
+        );
+        let line = line_of(&four_letter(s.addr, "cons").await);
+        let fields = cons_fields(&line);
+        let field = |k: &str| fields.iter().find(|(f, _)| *f == k).unwrap().1;
+        assert_eq!(
+            (
+                field("recved"),
+                field("sent"),
+                field("lzxid"),
+                field("llat")
+            ),
+            ("0", "0", "0xffffffffffffffff", "0"),
+            "{line}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srst_zeroes_the_server_counters() {
+    let s = TestServer::start().await;
+    within(30, async {
+        let mut r = Raw::session(s.addr).await;
+        r.create("/a", b"").await;
+        assert_eq!(four_letter(s.addr, "srst").await, "Server stats reset.\n");
+        let out = four_letter(s.addr, "srvr").await;
+        for line in [
+            "\nLatency min/avg/max: 0/0.0/0\n",
+            "\nReceived: 0\n",
+            "\nSent: 0\n",
+        ] {
+            assert!(out.contains(line), "{line:?} in {out}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wchc_and_wchp_list_data_watches_by_session_and_by_path() {
+    let s = TestServer::start().await;
+    within(30, async {
+        assert_eq!(four_letter(s.addr, "wchc").await, "\n");
+        assert_eq!(four_letter(s.addr, "wchp").await, "\n");
+        let mut a = Raw::session(s.addr).await;
+        let mut b = Raw::session(s.addr).await;
+        a.create("/x", b"").await;
+        a.create("/y", b"").await;
+        for path in ["/y", "/x"] {
+            assert_eq!(
+                a.call(op::GET_DATA, &body::path_watch(path, true))
+                    .await
+                    .err,
+                0
+            );
+        }
+        assert_eq!(
+            b.call(op::GET_DATA, &body::path_watch("/x", true))
+                .await
+                .err,
+            0
+        );
+        // A child watch is not in ZooKeeper's data-watch table, so neither word shows it.
+        assert_eq!(
+            b.call(op::GET_CHILDREN, &body::path_watch("/y", true))
+                .await
+                .err,
+            0
+        );
+        let (lo, hi) = if a.session_id < b.session_id {
+            (a.session_id, b.session_id)
+        } else {
+            (b.session_id, a.session_id)
+        };
+        let (ia, ib) = (a.session_id, b.session_id);
+        assert_eq!(
+            four_letter(s.addr, "wchp").await,
+            format!("/x\n\t0x{lo:x}\n\t0x{hi:x}\n/y\n\t0x{ia:x}\n\n")
+        );
+        let a_block = format!("0x{ia:x}\n\t/x\n\t/y\n");
+        let b_block = format!("0x{ib:x}\n\t/x\n");
+        let expected = if ia < ib {
+            format!("{a_block}{b_block}\n")
+        } else {
+            format!("{b_block}{a_block}\n")
+        };
+        assert_eq!(four_letter(s.addr, "wchc").await, expected);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dump_lists_sessions_ephemerals_and_connections() {
+    let s = TestServer::start().await;
+    within(30, async {
+        let mut a = Raw::session(s.addr).await;
+        let b = Raw::session(s.addr).await;
+        for path in ["/e2", "/e1"] {
+            let rep = a.call(op::CREATE, &body::create(path, b"", 1)).await;
+            assert_eq!(rep.err, 0);
+        }
+        let out = four_letter(s.addr, "dump").await;
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..2],
+            ["SessionTracker dump:", "Session Sets (2)/(2):"],
+            "{out}"
+        );
+        let mut sessions = Vec::new();
+        for pair in lines[2..6].chunks(2) {
+            let ms = pair[0]
+                .strip_prefix("1 expire in ")
+                .and_then(|l| l.strip_suffix(" ms:"))
+                .unwrap_or_else(|| panic!("{:?} in {out}", pair[0]));
+            ms.parse::<u64>().expect("milliseconds");
+            sessions.push(pair[1].to_string());
+        }
+        sessions.sort();
+        let mut want = vec![
+            format!("\t0x{:x}", a.session_id),
+            format!("\t0x{:x}", b.session_id),
+        ];
+        want.sort();
+        assert_eq!(sessions, want, "{out}");
+        assert_eq!(
+            lines[6..11],
+            [
+                "ephemeral nodes dump:",
+                "Sessions with Ephemerals (1):",
+                &format!("0x{:x}:", a.session_id),
+                "\t/e1",
+                "\t/e2",
+            ],
+            "{out}"
+        );
+        let mut conns = [
+            (a.session_id, a.local_port()),
+            (b.session_id, b.local_port()),
+        ];
+        conns.sort();
+        let conn_lines: Vec<String> = conns
+            .iter()
+            .map(|(id, port)| format!("\tip: /127.0.0.1:{port} sessionId: 0x{id:x}"))
+            .collect();
+        assert_eq!(
+            lines[11..],
+            [
+                "Connections dump:",
+                "Connections Sets (2)/(2):",
+                &conn_lines[0],
+                &conn_lines[1],
+            ],
+            "{out}"
+        );
+        assert!(out.ends_with('\n'), "{out:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_mask_and_hash_answer_like_a_server_without_them() {
+    let s = TestServer::start().await;
+    within(30, async {
+        assert_eq!(four_letter(s.addr, "gtmk").await, "0");
+        assert_eq!(four_letter(s.addr, "stmk").await, "0");
+        assert_eq!(four_letter(s.addr, "hash").await, "");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn words_outside_the_whitelist_are_refused() {
     let s = TestServer::start_with(|c| {
         c.four_letter_whitelist = FourLetterWhitelist::Only(vec!["srvr".into(), "ruok".into()]);

@@ -30,10 +30,10 @@ mod apply;
 mod auth;
 mod dispatch;
 mod ensemble;
-mod fourlw_state;
 mod journal;
 mod read;
 mod reply;
+mod report;
 mod session;
 mod stats;
 mod watch_ops;
@@ -90,9 +90,10 @@ pub(crate) enum CoreMsg {
     Disconnected {
         conn: ConnId,
     },
+    /// A four-letter word: answered with typed data, laid out as text by the connection.
     FourLetter {
         cmd: &'static str,
-        reply: oneshot::Sender<String>,
+        reply: oneshot::Sender<crate::status::Answer>,
     },
 }
 
