@@ -138,8 +138,10 @@ impl RunningServer {
     }
 }
 
-/// How long a stopping leader waits for another member to take over.
-const HAND_OVER_WITHIN: Duration = Duration::from_secs(5);
+/// How long a stopping leader waits for another member to take over. A transfer takes a round
+/// trip and an election; when every member stops at once nobody takes over, and the wait only
+/// delays the stop.
+const HAND_OVER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Capacity of the channel of committed-entry batches from Raft to the core.
 const APPLY_QUEUE: usize = 64;
