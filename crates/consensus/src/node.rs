@@ -84,6 +84,12 @@ impl Member {
                 cfg.members.keys().collect::<Vec<_>>()
             )));
         }
+        if let Some((id, _)) = cfg.members.iter().find(|(_, n)| n.observer) {
+            return Err(ConsensusError::Config(format!(
+                "server.{id} is an observer: observers are not supported yet; make every member \
+                 a participant (drop `:observer` from the line and `peerType=observer`)"
+            )));
+        }
         let Opened { store, snapshot } = LogStore::open(&cfg.data_dir, cfg.retain_snapshots)?;
         let start = snapshot.as_ref().map(|(meta, state)| StartState {
             index: meta.last_log_id.map_or(0, |l| l.index()),
@@ -711,5 +717,42 @@ impl PeerService for Service {
                 Box::pin(async { ForwardResponse::Touched })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(observer: bool) -> PeerNode {
+        PeerNode {
+            host: "127.0.0.1".into(),
+            quorum_port: 1,
+            election_port: 2,
+            observer,
+            ..PeerNode::default()
+        }
+    }
+
+    #[test]
+    fn an_observer_line_is_refused_until_observers_are_supported() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = MemberConfig::standalone(dir.path().to_path_buf());
+        cfg.members = [(1, node(false)), (2, node(false)), (3, node(true))].into();
+        match Member::open(cfg) {
+            Err(ConsensusError::Config(why)) => {
+                assert!(why.contains("server.3 is an observer"), "{why}")
+            }
+            Err(e) => panic!("wrong error: {e}"),
+            Ok(_) => panic!("an observer was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_member_not_among_the_members_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = MemberConfig::standalone(dir.path().to_path_buf());
+        cfg.id = 9;
+        assert!(matches!(Member::open(cfg), Err(ConsensusError::Config(_))));
     }
 }
