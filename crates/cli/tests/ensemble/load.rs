@@ -318,3 +318,36 @@ impl CasClients {
         Ok(calls)
     }
 }
+
+/// The scenarios' usual load: a few writers and compare-and-set clients under one name.
+pub struct Load {
+    writers: Writers,
+    cas: CasClients,
+}
+
+impl Load {
+    pub async fn start(hosts: &str, name: &str, seed: u64) -> Load {
+        Load {
+            writers: Writers::start(hosts, &format!("/{name}"), 3).await,
+            cas: CasClients::start(hosts, &format!("/lin-{name}"), 3, 4, seed).await,
+        }
+    }
+
+    /// Stops the load, checks the compare-and-set histories for linearizability and every
+    /// acknowledged write on every running member; returns what the writers were told.
+    pub async fn finish(self, c: &crate::cluster::Cluster) -> Ledger {
+        let ledger = self.writers.stop().await;
+        assert!(
+            !ledger.acked.is_empty(),
+            "the writers got no write acknowledged"
+        );
+        let calls = self
+            .cas
+            .stop_and_check()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("{calls} compare-and-set calls linearizable");
+        crate::verify_everywhere(c, &ledger).await;
+        ledger
+    }
+}

@@ -13,7 +13,7 @@ mod partitions;
 use std::time::Duration;
 
 use cluster::Cluster;
-use load::{CasClients, Writers, connect, verify_on};
+use load::{Load, Writers, connect, verify_on};
 
 fn seed() -> u64 {
     let seed = std::env::var("WK_SEED")
@@ -81,12 +81,10 @@ fn leader_kill_loses_no_acknowledged_write() {
     let mut c = Cluster::start(3, &[]);
     let leader = c.wait_for_leader();
     let rt = runtime();
-    let (writers, cas) = rt.block_on(async {
-        let hosts = c.connect_string();
-        let w = Writers::start(&hosts, "/kill", 4).await;
-        let cas = CasClients::start(&hosts, "/lin-kill", 3, 4, seed).await;
+    let load = rt.block_on(async {
+        let load = Load::start(&c.connect_string(), "kill", seed).await;
         tokio::time::sleep(Duration::from_millis(1000 + seed % 1000)).await;
-        (w, cas)
+        load
     });
     eprintln!("killing the leader, member {}", leader + 1);
     c.kill(leader);
@@ -94,14 +92,7 @@ fn leader_kill_loses_no_acknowledged_write() {
     assert_ne!(new_leader, leader);
     rt.block_on(async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ledger = writers.stop().await;
-        assert!(
-            !ledger.acked.is_empty(),
-            "the writers got no write acknowledged"
-        );
-        let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
-        eprintln!("{calls} compare-and-set calls linearizable");
-        verify_everywhere(&c, &ledger).await;
+        let ledger = load.finish(&c).await;
         // The killed member comes back and catches up from the log.
         c.restart(leader);
         c.wait_member_ready(leader);
@@ -167,16 +158,10 @@ fn a_follower_far_behind_catches_up_by_snapshot() {
 #[test]
 fn a_paused_leader_is_replaced_and_rejoins() {
     let seed = seed();
-    let mut c = Cluster::start(3, &[]);
+    let c = Cluster::start(3, &[]);
     let leader = c.wait_for_leader();
     let rt = runtime();
-    let (writers, cas) = rt.block_on(async {
-        let hosts = c.connect_string();
-        (
-            Writers::start(&hosts, "/pause", 3).await,
-            CasClients::start(&hosts, "/lin-pause", 3, 4, seed).await,
-        )
-    });
+    let load = rt.block_on(Load::start(&c.connect_string(), "pause", seed));
     std::thread::sleep(Duration::from_millis(500));
     c.pause(leader);
     // Three times the longest election timeout, so the others elect and the paused one's
@@ -186,12 +171,8 @@ fn a_paused_leader_is_replaced_and_rejoins() {
     c.wait_for_leader();
     rt.block_on(async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ledger = writers.stop().await;
-        let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
-        eprintln!("{calls} compare-and-set calls linearizable");
-        verify_everywhere(&c, &ledger).await;
+        load.finish(&c).await;
     });
-    let _ = &mut c;
 }
 
 #[test]

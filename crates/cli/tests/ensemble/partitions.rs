@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::cluster::{Cluster, partitions_allowed};
-use crate::load::{CasClients, Writers};
+use crate::load::{Load, Writers};
 use crate::{runtime, seed, verify_everywhere};
 
 #[test]
@@ -17,13 +17,7 @@ fn a_leader_in_the_minority_steps_aside_and_no_acknowledged_write_is_lost() {
     let leader = c.wait_for_leader();
     let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let rt = runtime();
-    let (writers, cas) = rt.block_on(async {
-        let hosts = c.connect_string();
-        (
-            Writers::start(&hosts, "/minority", 3).await,
-            CasClients::start(&hosts, "/lin-minority", 3, 4, seed).await,
-        )
-    });
+    let load = rt.block_on(Load::start(&c.connect_string(), "minority", seed));
     std::thread::sleep(Duration::from_millis(800));
     c.partition(&[&[leader], &others]);
     // The majority elects a leader of its own; the old one stops serving its clients.
@@ -60,10 +54,7 @@ fn a_leader_in_the_minority_steps_aside_and_no_acknowledged_write_is_lost() {
     c.wait_for_leader();
     rt.block_on(async {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let ledger = writers.stop().await;
-        let calls = cas.stop_and_check().await.unwrap_or_else(|e| panic!("{e}"));
-        eprintln!("{calls} compare-and-set calls linearizable");
-        verify_everywhere(&c, &ledger).await;
+        load.finish(&c).await;
     });
 }
 
