@@ -211,6 +211,18 @@ impl LogStore {
         })
     }
 
+    /// The newest membership in the log, if it holds one.
+    pub(crate) fn last_membership(&self) -> Option<crate::types::StoredMembership> {
+        let c = read(&self.cache);
+        c.entries.iter().rev().find_map(|e| match &e.payload {
+            openraft::EntryPayload::Membership(m) => Some(crate::types::StoredMembership::new(
+                Some(e.log_id()),
+                m.clone(),
+            )),
+            _ => None,
+        })
+    }
+
     fn send(&self, cmd: LogCmd) -> io::Result<()> {
         self.tx.send(cmd).map_err(|_| stopped())
     }

@@ -148,6 +148,13 @@ impl Member {
                 .await
                 .map(|s| s.last_log_id.is_none())
                 .unwrap_or(false);
+        // The log's newest membership, or else the snapshot's, is this member's ensemble.
+        let membership = store
+            .last_membership()
+            .or_else(|| snapshot.as_ref().map(|(m, _)| m.last_membership.clone()));
+        if let Some(m) = &membership {
+            check_membership(m, &cfg)?;
+        }
         let sm = StateMachine::new(core, cfg.data_dir.clone(), cfg.retain_snapshots, snapshot);
         let network = PeerNetwork::new(cfg.id, bind_ip, NetConfig::default());
         let raft = Raft::new(cfg.id, raft_cfg, network, store, sm)
@@ -164,6 +171,8 @@ impl Member {
                 raft: raft.clone(),
                 events: events.clone(),
                 leader_contact: leader_contact.clone(),
+                leader_gone: Arc::new(Mutex::new(None)),
+                heartbeat: cfg.timing.heartbeat,
             });
             tasks.push(tokio::spawn(crate::net::serve(
                 quorum,
@@ -183,9 +192,6 @@ impl Member {
             if let Err(e) = raft.initialize(voters).await {
                 tracing::debug!(error = %e, "initialize");
             }
-        }
-        if !pristine {
-            check_membership(&raft, &cfg)?;
         }
         if let Some(c) = committed {
             // Reads must not see a state older than what this member acknowledged before.
@@ -241,10 +247,11 @@ impl Member {
 /// A member that was part of an ensemble before must find itself in the membership its log
 /// holds: otherwise the data directory is another ensemble's (or another member's). After the
 /// first start the log's membership is authoritative; configured lines that disagree only warn.
-fn check_membership(raft: &Raft, cfg: &MemberConfig) -> Result<(), ConsensusError> {
-    use openraft::async_runtime::watch::WatchReceiver;
-    let m = raft.metrics().borrow_watched().clone();
-    let members = crate::state_machine::Members::of(&m.membership_config);
+fn check_membership(
+    stored: &crate::types::StoredMembership,
+    cfg: &MemberConfig,
+) -> Result<(), ConsensusError> {
+    let members = crate::state_machine::Members::of(stored);
     let known: Vec<NodeId> = members
         .voters
         .iter()
@@ -631,14 +638,40 @@ struct Service {
     raft: Raft,
     events: mpsc::UnboundedSender<Event>,
     leader_contact: Arc<Mutex<Option<Instant>>>,
+    /// The leader whose connections all ended, and when: see [`Service::peer_closed`].
+    leader_gone: Arc<Mutex<Option<(NodeId, Instant)>>>,
+    heartbeat: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Service {
     fn stamp_leader_contact(&self) {
-        *self
-            .leader_contact
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        *lock(&self.leader_contact) = Some(Instant::now());
+        *lock(&self.leader_gone) = None;
+    }
+
+    fn current_leader(&self) -> Option<NodeId> {
+        use openraft::async_runtime::watch::WatchReceiver;
+        self.raft.metrics().borrow_watched().current_leader
+    }
+
+    /// Whether this member saw its leader's process go: a connection from it ended and nothing
+    /// was heard from it since, for two heartbeats at least (a leader that merely re-made a
+    /// connection would have sent them).
+    fn leader_known_gone(&self) -> bool {
+        let gone = *lock(&self.leader_gone);
+        let contact = *lock(&self.leader_contact);
+        match gone {
+            Some((leader, at)) => {
+                self.current_leader() == Some(leader)
+                    && contact.is_none_or(|c| c <= at)
+                    && at.elapsed() >= self.heartbeat * 2
+            }
+            None => false,
+        }
     }
 }
 
@@ -654,8 +687,10 @@ impl PeerService for Service {
         rpc: openraft::raft::AppendEntriesRequest<TypeConfig>,
     ) -> RpcResult<openraft::raft::AppendEntriesResponse<TypeConfig>> {
         let r = self.raft.append_entries(rpc).await;
-        if matches!(r, Ok(openraft::raft::AppendEntriesResponse::Success)) {
-            // A leader this member accepts is in touch (heartbeats arrive as append_entries).
+        use openraft::raft::AppendEntriesResponse as R;
+        if matches!(r, Ok(R::Success | R::PartialSuccess(_) | R::Conflict)) {
+            // A leader this member accepts is in touch (heartbeats arrive as append_entries;
+            // a conflict is a leader catching this member up).
             self.stamp_leader_contact();
         }
         r
@@ -663,8 +698,17 @@ impl PeerService for Service {
 
     async fn vote(
         &self,
-        rpc: openraft::raft::VoteRequest<TypeConfig>,
+        mut rpc: openraft::raft::VoteRequest<TypeConfig>,
     ) -> RpcResult<openraft::raft::VoteResponse<TypeConfig>> {
+        if !rpc.leadership_transfer && self.leader_known_gone() {
+            // The leader's lease keeps this member from voting until it has been silent for
+            // the longest election timeout; a leader whose process is gone (its connections
+            // all ended, nothing heard since) needs no waiting out. Safe for us: no read relies
+            // on the lease (sync uses ReadIndex, which asks a quorum), and a leader that was not
+            // gone after all merely steps down for a newer term.
+            tracing::info!(candidate = ?rpc.vote, "voting without waiting out the lease of a leader that is gone");
+            rpc.leadership_transfer = true;
+        }
         self.raft.vote(rpc).await
     }
 
@@ -696,6 +740,36 @@ impl PeerService for Service {
         openraft::error::Fatal<TypeConfig>,
     > {
         self.raft.handle_transfer_leader(req).await
+    }
+
+    fn peer_closed(&self, from: NodeId) {
+        if self.current_leader() != Some(from) || self.raft.is_leader() {
+            return;
+        }
+        let closed_at = Instant::now();
+        lock(&self.leader_gone).get_or_insert((from, closed_at));
+        let raft = self.raft.clone();
+        let contact = self.leader_contact.clone();
+        // A leader that merely re-made a connection keeps sending heartbeats: wait two of them.
+        // Members wait different times, so the first to campaign usually wins alone.
+        let me = *self.raft.node_id();
+        let wait = self.heartbeat * 2 + self.heartbeat * (me % 4) as u32;
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let silent = lock(&contact).is_none_or(|c| c <= closed_at);
+            let still_following = {
+                use openraft::async_runtime::watch::WatchReceiver;
+                raft.metrics().borrow_watched().current_leader == Some(from)
+            };
+            if !silent || !still_following || raft.is_leader() {
+                return;
+            }
+            tracing::info!(
+                leader = from,
+                "a connection from the leader ended and it went silent: electing now"
+            );
+            let _ = raft.trigger().elect(false).await;
+        });
     }
 
     async fn forward(&self, from: NodeId, req: ForwardRequest) -> ForwardCompletion {

@@ -264,13 +264,37 @@ fn a_data_directory_of_another_ensemble_is_refused_with_a_clear_error() {
         ),
     )
     .expect("config");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_watchkeeper"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_watchkeeper"))
         .args(["serve", "--config"])
         .arg(&cfg)
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run serve");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "it must not start: {stderr}");
+    // It must stop at once; one that starts serving is killed so the test ends either way.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    let _ = child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr);
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "it must not start: {stderr}"
+    );
     assert!(
         stderr.contains("belongs to an ensemble of members [1, 2, 3]"),
         "the error names the ensemble: {stderr}"

@@ -99,6 +99,13 @@ pub trait PeerService: Send + Sync + 'static {
         from: NodeId,
         req: ForwardRequest,
     ) -> impl Future<Output = ForwardCompletion> + Send;
+
+    /// Member `from` closed (or broke) a connection it had opened to this member: when a
+    /// member's process dies, every connection it made ends at once, long before its silence
+    /// would show.
+    fn peer_closed(&self, from: NodeId) {
+        let _ = from;
+    }
 }
 
 /// Limits of the receiving side.
@@ -238,11 +245,14 @@ async fn connection<S: PeerService>(
         fences,
         fence: None,
     };
-    let end = tokio::select! {
-        end = conn.run() => end,
-        _ = signalled(&mut shutdown) => End::Quiet,
+    let (end, by_peer) = tokio::select! {
+        end = conn.run() => (end, true),
+        _ = signalled(&mut shutdown) => (End::Quiet, false),
     };
     let from = conn.from;
+    if by_peer && from != 0 && !matches!(end, End::Refuse(_)) {
+        conn.service.peer_closed(from);
+    }
     let (last, refused) = match end {
         End::Quiet => (None, false),
         End::Broken(reason) => {
