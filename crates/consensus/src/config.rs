@@ -87,6 +87,9 @@ impl MemberConfig {
             // alone, nobody needs the log a snapshot covers.
             max_in_snapshot_log_to_keep: if self.is_standalone() { 0 } else { 1000 },
             replication_lag_threshold: self.snapshot_every.max(1).saturating_mul(2),
+            // Entries per AppendEntries: one request is in flight per follower, and each costs the
+            // follower an fsync, so a large batch is what carries a heavy write load.
+            max_payload_entries: 4096,
             // Pre-vote: an isolated member that rejoins does not depose a healthy leader.
             enable_pre_vote: Some(true),
             // Our state machine is rebuilt from snapshot + log at start, and apply is not
