@@ -446,6 +446,9 @@ impl Consensus {
     }
 }
 
+/// Most proposals merged into one submission (the core holds at most 20,000 unapplied).
+const MAX_FORWARD_BATCH: usize = 8192;
+
 /// Submits the core's work to the leader, wherever it is.
 struct Submitter {
     raft: Raft,
@@ -463,10 +466,31 @@ impl Submitter {
         mut rx: mpsc::UnboundedReceiver<Submit>,
         status: watch::Receiver<Status>,
     ) {
-        while let Some(work) = rx.recv().await {
+        let mut held: std::collections::VecDeque<Submit> = std::collections::VecDeque::new();
+        loop {
+            let work = match held.pop_front() {
+                Some(w) => w,
+                None => match rx.recv().await {
+                    Some(w) => w,
+                    None => break,
+                },
+            };
             let leader = self.leader(status.clone()).await;
             match work {
-                Submit::Propose(batch) => self.propose(leader, batch).await,
+                Submit::Propose(mut batch) => {
+                    // Everything proposed while the last batch was on its way goes in one: a
+                    // forwarded batch is answered only once applied, so this is what carries a
+                    // heavy load (group commit across the network). Order is kept: proposals
+                    // are only ever appended behind earlier ones.
+                    while batch.len() < MAX_FORWARD_BATCH {
+                        match rx.try_recv() {
+                            Ok(Submit::Propose(more)) => batch.extend(more),
+                            Ok(other) => held.push_back(other),
+                            Err(_) => break,
+                        }
+                    }
+                    self.propose(leader, batch).await
+                }
                 Submit::ReadIndex(token) => self.read_index(leader, token),
                 Submit::Touch(sessions) => {
                     if let Some((id, node)) = leader
