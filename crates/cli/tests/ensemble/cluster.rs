@@ -66,15 +66,26 @@ pub struct Cluster {
     _dir: TempDir,
 }
 
-/// Ports free right now (bound and released; the kernel does not hand them out again at once).
+/// Ports for members, below the kernel's ephemeral range (32768 on): a port the kernel hands
+/// out for `bind(0)` could be taken by another test between a member's kill and its restart,
+/// but these are only ever handed out here, each once per process (and checked free).
 fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 23_000;
+    const SPAN: u32 = 9_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // Processes running at once start at different places.
+    let offset = std::process::id().wrapping_mul(7919) % SPAN;
+    let mut ports = Vec::with_capacity(n);
+    while ports.len() < n {
+        let k = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(k < SPAN, "out of test ports");
+        let port = (FIRST + (offset + k) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    ports
 }
 
 impl Cluster {
@@ -158,6 +169,8 @@ impl Cluster {
             .arg("--config")
             .arg(m.dir.join("zoo.cfg"))
             .env("RUST_LOG", "info")
+            // A start-up error is one line, not a backtrace.
+            .env("RUST_BACKTRACE", "0")
             .env("TOKIO_WORKER_THREADS", "2")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -287,6 +300,12 @@ impl Cluster {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30),
             );
+            for l in lines[..from]
+                .iter()
+                .filter(|l| l.starts_with("Error:") || l.contains("panicked at"))
+            {
+                out.push_str(&format!("---- member {} said earlier: {l}\n", m.id));
+            }
             out.push_str(&format!("---- member {} log (last lines)\n", m.id));
             for l in &lines[from..] {
                 out.push_str(l);
