@@ -6,7 +6,6 @@
 //! own watchers.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use watchkeeper_consensus::state_machine::{ApplyEvent, Committed, CommittedKind};
 use watchkeeper_proto::{Acl, EventType, KeeperState, perms};
@@ -90,9 +89,10 @@ impl Core {
         {
             // Every member knows every session: the leader expires it, any member may be asked
             // to resume it.
+            let now = self.now();
             self.sessions
                 .entry(session)
-                .or_insert_with(|| Session::restored(timeout_ms, Instant::now()));
+                .or_insert_with(|| Session::restored(timeout_ms, now));
         }
         if let Op::AttachSession { owner } = entry.op
             && owner != self.incarnation
@@ -192,7 +192,7 @@ impl Core {
         // lost; their clients are disconnected either way.
         self.pending.clear();
         self.syncs.clear();
-        let now = Instant::now();
+        let now = self.now();
         self.sessions = tree
             .sessions()
             .map(|(id, info)| (id, Session::restored(info.timeout_ms, now)))
@@ -250,7 +250,7 @@ impl Core {
         if self.log_failed {
             return;
         }
-        let now = Core::now_ms();
+        let now = self.wall_ms();
         for path in self.tree.reap_candidates(now, 1000) {
             let entry = watchkeeper_tree::Entry {
                 session: 0,

@@ -100,7 +100,7 @@ impl Core {
                         .unwrap_or_default();
                     let entry = watchkeeper_tree::Entry {
                         session: session_id,
-                        time: Core::now_ms(),
+                        time: self.wall_ms(),
                         auth,
                         op: tree_op,
                     };

@@ -103,7 +103,7 @@ impl Core {
             Event::Unknown(seqs) => self.fail_proposals(&seqs, "lost with the leader"),
             Event::ReadIndex { token, index } => self.sync_target(token, index),
             Event::Touch(sessions) => {
-                let now = Instant::now();
+                let now = self.now();
                 for (id, _timeout) in sessions {
                     if let Some(s) = self.sessions.get_mut(&id) {
                         s.touch(now);

@@ -29,10 +29,45 @@ fn peer() -> SocketAddr {
     "127.0.0.1:5000".parse().unwrap()
 }
 
+/// A clock that stands still (tests pass times explicitly) and counting "random" bytes.
+struct Fixed {
+    start: Instant,
+    next: u8,
+}
+
+const WALL_MS: i64 = 1_700_000_000_000;
+
+impl super::super::sources::Sources for Fixed {
+    fn now(&self) -> Instant {
+        self.start
+    }
+
+    fn wall_ms(&self) -> i64 {
+        WALL_MS
+    }
+
+    fn fill_random(&mut self, out: &mut [u8]) {
+        for b in out {
+            *b = self.next;
+            self.next = self.next.wrapping_add(1);
+        }
+    }
+}
+
 impl Rig {
     fn new() -> Rig {
         let (handle, status): (Handle, _) = Handle::detached_with_status(1);
-        let core = Core::new(Arc::new(Config::default()), DataTree::new(), handle, 0);
+        let sources = Box::new(Fixed {
+            start: Instant::now(),
+            next: 0,
+        });
+        let core = Core::with_sources(
+            Arc::new(Config::default()),
+            DataTree::new(),
+            handle,
+            0,
+            sources,
+        );
         Rig {
             core,
             status,
@@ -168,6 +203,10 @@ fn a_write_is_answered_when_its_own_proposal_is_applied_and_others_are_only_appl
     let out = r.connect(1);
     let handshake = r.proposed();
     assert_eq!(handshake.len(), 1, "the new session is a proposal");
+    // Its time and password come from the core's sources (the incarnation took bytes 0..8).
+    let entry = Entry::decode(&handshake[0].entry).unwrap();
+    assert_eq!(entry.time, WALL_MS);
+    assert!(matches!(entry.op, Op::CreateSession { ref password, .. } if password[0] == 8));
     assert_eq!(frames(&out), 0, "no answer before it is applied");
     r.commit(handshake);
     let answered = frames(&out);

@@ -35,6 +35,7 @@ mod read;
 mod reply;
 mod report;
 mod session;
+mod sources;
 mod stats;
 mod watch_ops;
 mod write;
@@ -212,13 +213,34 @@ pub(crate) struct Core {
     pub journal: journal::Journal,
     /// Outboxes that frames were staged in during the current batch.
     pub flush_due: Vec<Arc<Outbox>>,
+    /// Clocks and randomness.
+    pub sources: Box<dyn sources::Sources>,
 }
 
 impl Core {
     pub(crate) fn new(cfg: Arc<Config>, tree: DataTree, consensus: Handle, now_ms: i64) -> Core {
+        Core::with_sources(
+            cfg,
+            tree,
+            consensus,
+            now_ms,
+            Box::new(sources::SystemSources),
+        )
+    }
+
+    /// [`Core::new`] with the clocks and randomness given.
+    pub(crate) fn with_sources(
+        cfg: Arc<Config>,
+        tree: DataTree,
+        consensus: Handle,
+        now_ms: i64,
+        mut sources: Box<dyn sources::Sources>,
+    ) -> Core {
         let journal = journal::Journal::new(cfg.event_journal_size, tree.last_zxid());
         let mut sessions = HashMap::new();
-        let started = Instant::now();
+        let started = sources.now();
+        let mut incarnation = [0u8; 8];
+        sources.fill_random(&mut incarnation);
         // Sessions survive a restart; their timers start afresh.
         for (id, info) in tree.sessions() {
             sessions.insert(id, Session::restored(info.timeout_ms, started));
@@ -231,7 +253,7 @@ impl Core {
             sessions,
             pending: HashMap::new(),
             next_seq: 1,
-            incarnation: rand::random(),
+            incarnation: u64::from_le_bytes(incarnation),
             outgoing: Vec::new(),
             next_session_id: session::initial_session_id(consensus.id(), now_ms),
             consensus,
@@ -246,6 +268,7 @@ impl Core {
             log_failed: false,
             journal,
             flush_due: Vec::new(),
+            sources,
         }
     }
 
@@ -285,7 +308,7 @@ impl Core {
                         self.handle(msg);
                     }
                 }
-                _ = tick.tick() => self.tick(Instant::now()),
+                _ = tick.tick() => self.tick(self.now()),
                 _ = reap.tick() => if self.leading { self.reap_containers() },
             }
             // The batch is done: its proposals go to Raft together, and what it produced for
@@ -366,9 +389,16 @@ impl Core {
 
     /// Milliseconds since the Unix epoch, for entry time stamps.
     pub(crate) fn now_ms() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0)
+        sources::wall_clock_ms()
+    }
+
+    /// The monotonic clock, from the core's [`sources::Sources`].
+    pub(crate) fn now(&self) -> Instant {
+        self.sources.now()
+    }
+
+    /// Milliseconds since the Unix epoch, for entry time stamps.
+    pub(crate) fn wall_ms(&self) -> i64 {
+        self.sources.wall_ms()
     }
 }

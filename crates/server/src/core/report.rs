@@ -182,7 +182,7 @@ impl Core {
     }
 
     fn dump(&self) -> status::Dump {
-        let now = std::time::Instant::now();
+        let now = self.now();
         let mut sessions: Vec<_> = self.sessions.iter().collect();
         sessions.sort_by_key(|(id, s)| (s.deadline, **id));
         let ephemerals = self

@@ -91,7 +91,7 @@ impl Core {
         req: ConnectRequest,
         outbox: Arc<Outbox>,
     ) {
-        let now = Instant::now();
+        let now = self.now();
         let read_only_byte = req.read_only.is_some();
         if !self.serving {
             tracing::info!(%peer, "refusing a client: this member has no leader or quorum now");
@@ -128,10 +128,11 @@ impl Core {
 
         if req.session_id == 0 {
             let id = self.allocate_session_id();
-            let password: Vec<u8> = (0..PASSWORD_LEN).map(|_| rand::random::<u8>()).collect();
+            let mut password = vec![0u8; PASSWORD_LEN];
+            self.sources.fill_random(&mut password);
             let entry = Entry {
                 session: id,
-                time: Core::now_ms(),
+                time: self.wall_ms(),
                 auth: Vec::new(),
                 op: Op::CreateSession {
                     timeout_ms,
@@ -200,7 +201,7 @@ impl Core {
             );
             let entry = Entry {
                 session: id,
-                time: Core::now_ms(),
+                time: self.wall_ms(),
                 auth: Vec::new(),
                 op: Op::AttachSession {
                     owner: self.incarnation,
@@ -306,7 +307,7 @@ impl Core {
         }
         let entry = Entry {
             session: id,
-            time: Core::now_ms(),
+            time: self.wall_ms(),
             auth: Vec::new(),
             op,
         };
