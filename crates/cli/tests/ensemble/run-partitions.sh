@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../../.."
 filter=${1:-partitions::}
+# The test target's artifact (the same build also reports the watchkeeper binary's).
 bin=$(cargo test -p watchkeeper --test ensemble --no-run --message-format=json 2>/dev/null |
+    grep '"name":"ensemble"' | grep '"test":true' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [[ -x $bin ]] || { echo "cannot find the ensemble test binary" >&2; exit 1; }
 ns=wk-partitions-$$
