@@ -112,7 +112,8 @@ enum WorkloadCommand {
     /// SIGKILL the member holding a third of many watching sessions: time until every orphan
     /// resumed on a survivor and re-armed its watches, events checked exactly.
     Storm(StormFlags),
-    /// Draw SVG charts (fan-out latency, memory per watch) from saved JSON reports.
+    /// Draw SVG charts (fan-out latency, memory per watch, ensemble throughput and failover/storm
+    /// times) from saved JSON reports.
     Plot(PlotFlags),
 }
 
