@@ -218,14 +218,14 @@ fn bar_values(report: &Report, metric: &str) -> Vec<(String, Option<Bar>)> {
 /// failover and storm times.
 fn ensemble_bars(reports: &[Report]) -> (Bars, Bars) {
     let mut throughput = Bars {
-        title: "Ensembles of 3: throughput, sessions spread over the members".into(),
+        title: "Ensembles: throughput, sessions spread over the members".into(),
         y_label: "ops/s (median of runs; whiskers: min..max)".into(),
         categories: Vec::new(),
         series: Vec::new(),
         values: Vec::new(),
     };
     let mut recovery = Bars {
-        title: "Ensembles of 3: failover and reconnect storm".into(),
+        title: "Ensembles: failover and reconnect storm".into(),
         y_label: "ms (median of runs; whiskers: min..max)".into(),
         ..throughput.clone()
     };
@@ -281,8 +281,9 @@ fn ensemble_bars(reports: &[Report]) -> (Bars, Bars) {
             if cells.len() <= col {
                 cells.resize(col + 1, None);
             }
-            // A later report for the same category and server replaces an earlier one.
-            if v.is_some() {
+            // The first report of a category and server counts: a later one (a second series
+            // against the same reference server, say) only adds its new servers.
+            if cells[col].is_none() {
                 cells[col] = v;
             }
         }
@@ -854,8 +855,22 @@ mod tests {
 
     #[test]
     fn ensemble_bars_show_medians_and_ranges() {
-        let reports = vec![storm_report([[100.0, 300.0], [900.0, 1100.0]])];
-        let (throughput, recovery) = ensemble_bars(&reports);
+        let mut second = storm_report([[50.0, 50.0], [1.0, 1.0]]);
+        second.servers[0].label = "watchkeeper, other settings".into();
+        let reports = vec![storm_report([[100.0, 300.0], [900.0, 1100.0]]), second];
+        let (_, with_second) = ensemble_bars(&reports);
+        assert_eq!(with_second.series.len(), 3, "{:?}", with_second.series);
+        assert_eq!(
+            with_second.values[0],
+            [
+                Some((200.0, 100.0, 300.0)),
+                Some((1000.0, 900.0, 1100.0)),
+                Some((50.0, 50.0, 50.0))
+            ],
+            "the first report of a server counts"
+        );
+        let reports = &reports[..1];
+        let (throughput, recovery) = ensemble_bars(reports);
         assert!(throughput.categories.is_empty());
         assert_eq!(recovery.categories.len(), 1);
         assert!(recovery.categories[0].starts_with("storm: 3000 x 10"));
@@ -864,7 +879,7 @@ mod tests {
             recovery.values[0],
             [Some((200.0, 100.0, 300.0)), Some((1000.0, 900.0, 1100.0))]
         );
-        let plots = plot(&reports);
+        let plots = plot(reports);
         assert!(plots.ensemble_throughput.is_none() && plots.fanout.is_none());
         let svg = plots.ensemble_recovery.expect("a recovery chart");
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
