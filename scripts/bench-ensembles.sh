@@ -3,7 +3,9 @@
 # Watchkeeper ensemble against a 3-member Apache ZooKeeper 3.8 ensemble on this machine, both
 # up side by side (scripts/ensemble.sh, distinct ports), `watchkeeper bench` alternating them
 # run by run. Every report is saved as OUT/<name>.json and .txt (with `uptime` before it),
-# the charts go to OUT/charts.
+# the charts go to OUT/charts. OUT/load.log samples, every ten seconds, the load average and
+# every other process using 10% of a core or more (the machine is shared; the load average
+# counts the benchmark's own servers and load generator too).
 #
 #   scripts/bench-ensembles.sh OUT                 # the documented sizes
 #   BENCH_SMOKE=1 scripts/bench-ensembles.sh OUT   # a smoke-sized run (about a minute)
@@ -45,13 +47,29 @@ else
 fi
 
 started=()
+sampler=
 cleanup() {
     local d
+    [[ -n $sampler ]] && kill "$sampler" 2>/dev/null
     for d in "${started[@]}"; do
         "$ENS" stop "$d" || true
     done
 }
 trap cleanup EXIT
+
+# Other work on the machine: processes at 10% CPU or more whose command line does not name OUT.
+sample_load() {
+    while :; do
+        {
+            echo "== $(date +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
+            top -b -c -n 2 -d 2 -w 250 | awk '/^top -/ { n++ } n == 2 && $1 ~ /^[0-9]+$/ && $9 + 0 >= 10' |
+                grep -vF "$OUT" | cut -c1-200 || true
+        } >>"$OUT/load.log"
+        sleep 8
+    done
+}
+sample_load &
+sampler=$!
 
 # up NAME [VAR=VALUE...]: starts the ensemble OUT/NAME unless it already runs.
 up() {

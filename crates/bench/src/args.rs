@@ -407,8 +407,10 @@ pub struct StormArgs {
     /// Registration requests in flight per session before the kill (`--in-flight`).
     pub in_flight: usize,
     /// Handshakes (first connections and resumptions) in progress at once
-    /// (`--concurrency`), as `reconnect` bounds them; the orphans of a real storm come back
-    /// spread out by their clients' own back-off (the Java client waits up to a second).
+    /// (`--concurrency`). 32 stays under the listen backlog of 50 that ZooKeeper's client port
+    /// has by default (Java's), which would otherwise drop SYNs that come back only a second
+    /// later; the orphans of a real storm are spread out by their clients' own back-off (the
+    /// Java client waits up to a second before reconnecting).
     pub concurrency: usize,
     /// Bytes of paths per setWatches packet (`--batch-bytes`).
     pub batch_bytes: usize,
@@ -431,7 +433,7 @@ impl Default for StormArgs {
             changed: 100,
             kill: KillWhich::Follower,
             in_flight: 10,
-            concurrency: 64,
+            concurrency: 32,
             batch_bytes: 128 * 1024,
             quiet: Duration::from_millis(500),
             retry_pause: Duration::from_millis(10),

@@ -835,6 +835,7 @@ mod tests {
                 server_cpu_ms: None,
                 client_cpu_ms: None,
                 recovery_ms: 1.0,
+                listen_drops: None,
             })
         };
         let mut servers = servers();

@@ -497,9 +497,10 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
             let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.0}"));
             let _ = writeln!(
                 out,
-                "  CPU from the kill until re-armed: survivors {} ms, load generator {} ms; whole again {} ms after the restart",
+                "  CPU from the kill until re-armed: survivors {} ms, load generator {} ms; listen-queue drops (machine-wide) {}; whole again {} ms after the restart",
                 cpu(r.server_cpu_ms),
                 cpu(r.client_cpu_ms),
+                r.listen_drops.map_or("-".into(), |d| d.to_string()),
                 fmt_num(r.recovery_ms)
             );
             let mut t = latency_table("");

@@ -114,6 +114,24 @@ pub struct StormResult {
     pub client_cpu_ms: Option<f64>,
     /// From the restart until the ensemble was whole again.
     pub recovery_ms: f64,
+    /// Connections the kernel dropped because a listen queue was full, machine-wide, from the
+    /// kill until the storm was over (`ListenDrops` of /proc/net/netstat): a dropped SYN is
+    /// sent again after a second, which shows as a straggler.
+    #[serde(default)]
+    pub listen_drops: Option<u64>,
+}
+
+/// `TcpExt: ListenDrops` from /proc/net/netstat's text.
+pub fn parse_listen_drops(netstat: &str) -> Option<u64> {
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let i = names.split_whitespace().position(|n| n == "ListenDrops")?;
+    values.split_whitespace().nth(i)?.parse().ok()
+}
+
+fn listen_drops() -> Option<u64> {
+    parse_listen_drops(&std::fs::read_to_string("/proc/net/netstat").ok()?)
 }
 
 /// Session i's watched nodes: (i*W + j) mod N for j < W (distinct since W <= N).
@@ -495,6 +513,7 @@ async fn storm(
         all_known.then(|| super::cpu_ns(&survivor_pids)).flatten(),
         crate::probe::process_cpu_ns(std::process::id()),
     );
+    let drops_before = listen_drops();
     tracing::info!(member = victim + 1, "killing a member");
     // A kill that fails may still have killed: restart either way.
     *killed = true;
@@ -532,6 +551,7 @@ async fn storm(
     let mut failed_attempts = 0u64;
     let mut packets = 0u64;
     let mut cpu_after = None;
+    let mut drops_after = None;
     let outstanding = |state: &[SessionState]| state.iter().any(|s| s.lost != s.rearmed);
     let orphans_lost = |state: &[SessionState]| orphaned.iter().all(|&i| state[i].lost > 0);
     let mut handle = |msg: Msg,
@@ -580,6 +600,7 @@ async fn storm(
                     all_known.then(|| super::cpu_ns(&survivor_pids)).flatten(),
                     crate::probe::process_cpu_ns(std::process::id()),
                 ));
+                drops_after = listen_drops();
             }
             if done_resuming && tally.changed_complete() {
                 break;
@@ -700,6 +721,9 @@ async fn storm(
         server_cpu_ms: cpu_ms(cpu_before.0, server_after),
         client_cpu_ms: cpu_ms(cpu_before.1, own_after),
         recovery_ms: 0.0,
+        listen_drops: drops_before
+            .zip(drops_after)
+            .map(|(b, a)| a.saturating_sub(b)),
     })
 }
 
@@ -1181,6 +1205,9 @@ mod tests {
         // W = N: everyone watches everything.
         assert_eq!(watched_nodes(7, 4, 4).count(), 4);
         assert_eq!(changed_nodes(10, 3), [0, 3, 6]);
+        let netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 0 12 15\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(parse_listen_drops(netstat), Some(15));
+        assert_eq!(parse_listen_drops("TcpExt: A\nTcpExt: 1\n"), None);
         assert!(changed_nodes(10, 0).is_empty());
     }
 
