@@ -9,7 +9,14 @@
 //! Workloads ([`Workload`]): `read`, `write`, `mixed` (closed-loop request load), `fanout`
 //! (notification fan-out latency), `watches` (watch registration rate and server memory per
 //! watch), `reconnect` (sessions losing their connections, resuming, re-registering their
-//! watches with setWatches and getting exactly the catch-up events they should).
+//! watches with setWatches and getting exactly the catch-up events they should), and against
+//! an ensemble `failover` (the leader SIGKILLed: time until a write through a survivor is
+//! acknowledged) and `storm` (a member holding a third of many sessions dies: time until
+//! every orphaned session resumed elsewhere and re-armed its watches).
+//!
+//! A server is a connect string: one `HOST:PORT`, or an ensemble's members. Load workloads
+//! spread their sessions over the members; `failover` and `storm` kill and restart members
+//! through a [`control::MemberControl`] (pids and a restart command from the command line).
 //!
 //! Entry points: [`run`] takes [`BenchArgs`] and returns a [`Report`], which renders as tables
 //! ([`Report::render_table`]) or JSON ([`Report::to_json`]); [`plot`] / [`plot_files`] draw
@@ -21,6 +28,8 @@
 
 pub mod args;
 pub mod conn;
+pub mod control;
+pub mod ensemble;
 mod error;
 pub mod hist;
 pub mod pipeline;
@@ -31,11 +40,13 @@ pub mod report;
 pub mod workload;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use args::{
-    BenchArgs, FanoutArgs, LoadArgs, ReconnectArgs, WatchKind, WatchMode, WatchesArgs, Workload,
-    parse_duration,
+    BenchArgs, FailoverArgs, FanoutArgs, KillWhich, LoadArgs, PidSource, ReconnectArgs, StormArgs,
+    WatchKind, WatchMode, WatchesArgs, Workload, parse_duration, parse_member_pids,
+    split_connect_string,
 };
 pub use error::BenchError;
 pub use plot::{Plots, plot, plot_files};
@@ -43,17 +54,69 @@ pub use report::{Report, ServerInfo};
 pub use workload::WorkloadResult;
 
 use conn::ConnectOptions;
+use control::{MemberControl, ProcessControl};
 use workload::{Ctx, Target};
 
 /// How long the `srvr` and `mntr` probes may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Runs the benchmark `args` describes and returns its report.
+/// Runs the benchmark `args` describes and returns its report. Members are killed and
+/// restarted (`failover`, `storm`) through [`ProcessControl`]s built from the pid lists and
+/// restart commands in `args`.
 pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     args.validate()?;
-    let mut targets = vec![target(&args.server, args.label.clone(), args.server_pid).await?];
+    let control = |connect: &str, pids: &[PidSource], cmd: &Option<String>| {
+        if pids.is_empty() && cmd.is_none() {
+            return Ok(None);
+        }
+        let c = ProcessControl::new(split_connect_string(connect)?, pids.to_vec(), cmd.clone())?;
+        Ok::<_, BenchError>(Some(Arc::new(c) as Arc<dyn MemberControl>))
+    };
+    let a = control(&args.server, &args.member_pids, &args.restart_cmd)?;
+    let b = match &args.compare {
+        Some(c) => control(c, &args.compare_member_pids, &args.compare_restart_cmd)?,
+        None => None,
+    };
+    if args.workload.kills_members() {
+        let sides = [
+            ("", &args.member_pids, &args.restart_cmd, true),
+            (
+                "compare-",
+                &args.compare_member_pids,
+                &args.compare_restart_cmd,
+                args.compare.is_some(),
+            ),
+        ];
+        for (prefix, pids, cmd, present) in sides {
+            if present && (pids.is_empty() || cmd.is_none()) {
+                return Err(BenchError::Args(format!(
+                    "{} kills and restarts ensemble members: give --{prefix}member-pids and --{prefix}restart-cmd",
+                    args.workload.name()
+                )));
+            }
+        }
+    }
+    run_with_controls(args, [a, b]).await
+}
+
+/// As [`run`], with the members' control given (`[--server's, --compare's]`) instead of built
+/// from the pid lists: for ensembles whose members are not plain processes (tests run them
+/// in-process).
+pub async fn run_with_controls(
+    args: BenchArgs,
+    controls: [Option<Arc<dyn MemberControl>>; 2],
+) -> Result<Report, BenchError> {
+    args.validate()?;
+    let [ca, cb] = controls;
+    if args.workload.kills_members() && (ca.is_none() || (args.compare.is_some() && cb.is_none())) {
+        return Err(BenchError::Args(format!(
+            "{} needs a way to kill and restart members of every ensemble",
+            args.workload.name()
+        )));
+    }
+    let mut targets = vec![target(&args.server, args.label.clone(), args.server_pid, ca).await?];
     if let Some(b) = &args.compare {
-        targets.push(target(b, args.compare_label.clone(), args.compare_pid).await?);
+        targets.push(target(b, args.compare_label.clone(), args.compare_pid, cb).await?);
     }
     let opts = ConnectOptions {
         session_timeout: args.session_timeout,
@@ -90,29 +153,42 @@ pub async fn run(args: BenchArgs) -> Result<Report, BenchError> {
     Ok(Report::new(args.workload.clone(), servers, runs))
 }
 
-/// Resolves an address and names the server.
+/// Resolves a connect string's members and names the server (from the first that answers
+/// `srvr`).
 async fn target(
-    addr: &str,
+    connect: &str,
     label: Option<String>,
     pid: Option<u32>,
+    control: Option<Arc<dyn MemberControl>>,
 ) -> Result<(Target, ServerInfo), BenchError> {
-    let resolved = resolve(addr).await?;
-    let srvr = probe::four_letter(resolved, "srvr", PROBE_TIMEOUT).await;
+    let mut members = Vec::new();
+    for m in split_connect_string(connect)? {
+        members.push(resolve(&m).await?);
+    }
+    let mut srvr = None;
+    for &m in &members {
+        srvr = probe::four_letter(m, "srvr", PROBE_TIMEOUT).await;
+        if srvr.is_some() {
+            break;
+        }
+    }
     let version = srvr
         .as_deref()
         .and_then(|s| s.lines().next())
         .map(str::to_string);
     let label = label
         .or_else(|| srvr.as_deref().and_then(probe::label_from_srvr))
-        .unwrap_or_else(|| addr.to_string());
+        .unwrap_or_else(|| connect.to_string());
     Ok((
         Target {
-            addr: resolved,
+            addr: members[0],
+            members,
             label: label.clone(),
             pid,
+            control,
         },
         ServerInfo {
-            addr: addr.to_string(),
+            addr: connect.to_string(),
             label,
             version,
         },

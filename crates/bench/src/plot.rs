@@ -1,6 +1,8 @@
 //! Charts from the JSON reports of several runs, as hand-written SVG: fan-out latency against
 //! the number of watchers, and server memory growth against the number of watches, one line
-//! per server (so Watchkeeper and ZooKeeper share each chart).
+//! per server (so Watchkeeper and ZooKeeper share each chart); and for ensembles, bars side by
+//! side per server: read and write throughput, and failover and reconnect-storm times (with
+//! the range of the runs as whiskers).
 //!
 //! A report contributes one point per server: the median over that server's runs. Points of
 //! the same series at the same x (repeated invocations) are merged by their median. The x axis
@@ -23,6 +25,10 @@ pub struct Plots {
     pub fanout: Option<String>,
     /// Server memory growth vs watches registered.
     pub memory: Option<String>,
+    /// Ensembles: read and write throughput per server.
+    pub ensemble_throughput: Option<String>,
+    /// Ensembles: failover and storm times per server.
+    pub ensemble_recovery: Option<String>,
 }
 
 /// One line on a chart.
@@ -46,7 +52,10 @@ pub struct Chart {
 pub fn plot(reports: &[Report]) -> Plots {
     let fanout = fanout_series(reports);
     let memory = memory_series(reports);
+    let (throughput, recovery) = ensemble_bars(reports);
     Plots {
+        ensemble_throughput: (!throughput.categories.is_empty()).then(|| render_bars(&throughput)),
+        ensemble_recovery: (!recovery.categories.is_empty()).then(|| render_bars(&recovery)),
         fanout: (!fanout.is_empty()).then(|| {
             render_svg(&Chart {
                 title: "Watch fan-out: time until the last watcher hears a write".into(),
@@ -82,7 +91,12 @@ pub fn plot_files(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>, Be
     }
     let plots = plot(&reports);
     let mut written = Vec::new();
-    for (name, svg) in [("fanout.svg", plots.fanout), ("memory.svg", plots.memory)] {
+    for (name, svg) in [
+        ("fanout.svg", plots.fanout),
+        ("memory.svg", plots.memory),
+        ("ensemble-throughput.svg", plots.ensemble_throughput),
+        ("ensemble-recovery.svg", plots.ensemble_recovery),
+    ] {
         if let Some(svg) = svg {
             let path = out_dir.join(name);
             std::fs::write(&path, svg).map_err(|source| BenchError::File {
@@ -94,7 +108,7 @@ pub fn plot_files(inputs: &[PathBuf], out_dir: &Path) -> Result<Vec<PathBuf>, Be
     }
     if written.is_empty() {
         return Err(BenchError::Args(
-            "no fanout or watches results among the reports: nothing to plot".into(),
+            "no fanout, watches or ensemble results among the reports: nothing to plot".into(),
         ));
     }
     Ok(written)
@@ -162,6 +176,244 @@ fn memory_series(reports: &[Report]) -> Vec<Series> {
         let x = (args.sessions * args.watches_per_session) as f64;
         Some((label, x, m.delta_bytes as f64 / (1024.0 * 1024.0)))
     })
+}
+
+/// A grouped bar chart: per category, one bar per series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bars {
+    pub title: String,
+    pub y_label: String,
+    pub categories: Vec<String>,
+    /// Series labels (servers), in legend order.
+    pub series: Vec<String>,
+    /// values[category][series].
+    pub values: Vec<Vec<Option<Bar>>>,
+}
+
+/// One bar: (median, min, max) over a server's runs.
+pub type Bar = (f64, f64, f64);
+
+/// Per report and server: the median, min and max of one metric over that server's runs.
+fn bar_values(report: &Report, metric: &str) -> Vec<(String, Option<Bar>)> {
+    report
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(s, server)| {
+            let v = report
+                .summary
+                .iter()
+                .find(|x| x.server == s)
+                .and_then(|x| x.metrics.iter().find(|m| m.name == metric))
+                .and_then(|m| {
+                    let v = m.value?;
+                    Some((v, m.min.unwrap_or(v), m.max.unwrap_or(v)))
+                });
+            (server.label.clone(), v)
+        })
+        .collect()
+}
+
+/// The ensemble charts: throughput of read/write runs against more than one member, and the
+/// failover and storm times.
+fn ensemble_bars(reports: &[Report]) -> (Bars, Bars) {
+    let mut throughput = Bars {
+        title: "Ensembles: throughput, sessions spread over the members".into(),
+        y_label: "ops/s (median of runs; whiskers: min..max)".into(),
+        categories: Vec::new(),
+        series: Vec::new(),
+        values: Vec::new(),
+    };
+    let mut recovery = Bars {
+        title: "Ensembles: failover and reconnect storm".into(),
+        y_label: "ms (median of runs; whiskers: min..max)".into(),
+        ..throughput.clone()
+    };
+    for report in reports {
+        let members = report
+            .servers
+            .first()
+            .map_or(1, |s| s.addr.split(',').count());
+        let (chart, category, metric) = match &report.workload {
+            Workload::Read(a) | Workload::Write(a) if members > 1 => (
+                &mut throughput,
+                format!(
+                    "{} ({}x{} in flight)",
+                    report.workload.name(),
+                    a.sessions,
+                    a.in_flight
+                ),
+                "throughput",
+            ),
+            Workload::Failover(_) => (
+                &mut recovery,
+                "failover: leader SIGKILL to a write".into(),
+                "failover time",
+            ),
+            Workload::Storm(a) => (
+                &mut recovery,
+                format!(
+                    "storm: {} x {} watches, {} dies",
+                    a.sessions, a.watches_per_session, a.kill
+                ),
+                "storm time (all resumed and re-armed)",
+            ),
+            _ => continue,
+        };
+        let values = bar_values(report, metric);
+        let row = match chart.categories.iter().position(|c| *c == category) {
+            Some(i) => i,
+            None => {
+                chart.categories.push(category);
+                chart.values.push(Vec::new());
+                chart.categories.len() - 1
+            }
+        };
+        for (label, v) in values {
+            let col = match chart.series.iter().position(|s| *s == label) {
+                Some(i) => i,
+                None => {
+                    chart.series.push(label);
+                    chart.series.len() - 1
+                }
+            };
+            let cells = &mut chart.values[row];
+            if cells.len() <= col {
+                cells.resize(col + 1, None);
+            }
+            // The first report of a category and server counts: a later one (a second series
+            // against the same reference server, say) only adds its new servers.
+            if cells[col].is_none() {
+                cells[col] = v;
+            }
+        }
+    }
+    for chart in [&mut throughput, &mut recovery] {
+        let n = chart.series.len();
+        for cells in &mut chart.values {
+            cells.resize(n, None);
+        }
+    }
+    (throughput, recovery)
+}
+
+/// Renders a grouped bar chart as a standalone SVG document.
+pub fn render_bars(chart: &Bars) -> String {
+    let top = chart
+        .values
+        .iter()
+        .flatten()
+        .flatten()
+        .map(|&(v, _, hi)| v.max(hi))
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let y_ticks = linear_ticks(0.0, top);
+    let (px_left, px_right) = (LEFT, WIDTH - RIGHT);
+    let (px_top, px_bottom) = (TOP, HEIGHT - BOTTOM);
+    let sy = Scale {
+        lo: y_ticks.first().copied().unwrap_or(0.0),
+        hi: y_ticks.last().copied().unwrap_or(1.0),
+        log: false,
+        px0: px_bottom,
+        px1: px_top,
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="28" font-size="16" text-anchor="middle">{}</text>"#,
+        (px_left + px_right) / 2.0,
+        escape(&chart.title)
+    );
+    for &t in &y_ticks {
+        let y = sy.at(t);
+        let _ = writeln!(
+            s,
+            r##"<line x1="{px_left}" y1="{y:.1}" x2="{px_right}" y2="{y:.1}" stroke="#ddd"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
+            px_left - 6.0,
+            y + 4.0,
+            escape(&tick_label(t))
+        );
+    }
+    let _ = writeln!(
+        s,
+        r##"<rect x="{px_left}" y="{px_top}" width="{}" height="{}" fill="none" stroke="#333"/>"##,
+        px_right - px_left,
+        px_bottom - px_top
+    );
+    let _ = writeln!(
+        s,
+        r#"<text x="20" y="{:.1}" text-anchor="middle" transform="rotate(-90 20 {:.1})">{}</text>"#,
+        (px_top + px_bottom) / 2.0,
+        (px_top + px_bottom) / 2.0,
+        escape(&chart.y_label)
+    );
+    let groups = chart.categories.len().max(1) as f64;
+    let group_w = (px_right - px_left) / groups;
+    let n = chart.series.len().max(1) as f64;
+    let bar_w = group_w * 0.7 / n;
+    for (g, (category, cells)) in chart.categories.iter().zip(&chart.values).enumerate() {
+        let x0 = px_left + group_w * g as f64 + group_w * 0.15;
+        for (i, cell) in cells.iter().enumerate() {
+            let Some((v, lo, hi)) = *cell else { continue };
+            let color = COLORS[i % COLORS.len()];
+            let x = x0 + bar_w * i as f64;
+            let y = sy.at(v);
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x:.1}" y="{y:.1}" width="{:.1}" height="{:.1}" fill="{color}"/>"#,
+                bar_w * 0.9,
+                (px_bottom - y).max(0.0)
+            );
+            let cx = x + bar_w * 0.45;
+            if hi > lo {
+                let (ylo, yhi) = (sy.at(lo), sy.at(hi));
+                let _ = writeln!(
+                    s,
+                    r##"<line x1="{cx:.1}" y1="{ylo:.1}" x2="{cx:.1}" y2="{yhi:.1}" stroke="#222"/><line x1="{:.1}" y1="{yhi:.1}" x2="{:.1}" y2="{yhi:.1}" stroke="#222"/><line x1="{:.1}" y1="{ylo:.1}" x2="{:.1}" y2="{ylo:.1}" stroke="#222"/>"##,
+                    cx - 4.0,
+                    cx + 4.0,
+                    cx - 4.0,
+                    cx + 4.0
+                );
+            }
+            let _ = writeln!(
+                s,
+                r#"<text x="{cx:.1}" y="{:.1}" text-anchor="middle" font-size="11">{}</text>"#,
+                sy.at(hi.max(v)) - 5.0,
+                escape(&tick_label(v))
+            );
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            px_left + group_w * (g as f64 + 0.5),
+            px_bottom + 18.0,
+            escape(category)
+        );
+    }
+    for (i, label) in chart.series.iter().enumerate() {
+        let color = COLORS[i % COLORS.len()];
+        let ly = px_top + 10.0 + 20.0 * i as f64;
+        let lx = px_right + 16.0;
+        let _ = writeln!(
+            s,
+            r#"<rect x="{lx}" y="{}" width="14" height="10" fill="{color}"/><text x="{}" y="{}">{}</text>"#,
+            ly - 5.0,
+            lx + 20.0,
+            ly + 4.0,
+            escape(label)
+        );
+    }
+    s.push_str("</svg>\n");
+    s
 }
 
 const WIDTH: f64 = 900.0;
@@ -550,6 +802,100 @@ mod tests {
             let (cx, cy) = (num("cx"), num("cy"));
             assert!((LEFT..=WIDTH - RIGHT).contains(&cx), "cx {cx}");
             assert!((TOP..=HEIGHT - BOTTOM).contains(&cy), "cy {cy}");
+        }
+    }
+
+    fn storm_report(times: [[f64; 2]; 2]) -> Report {
+        use crate::workload::storm::{PairCounts, StormResult};
+        let args = crate::args::StormArgs::default();
+        let result = |ms: f64| {
+            WorkloadResult::Storm(StormResult {
+                sessions: 3000,
+                watches_per_session: 10,
+                nodes: 1000,
+                changed: 100,
+                members: 3,
+                killed: 1,
+                killed_mode: crate::ensemble::Mode::Follower,
+                orphaned: 1000,
+                disconnected: 1000,
+                losses: 1000,
+                initial_registration_s: 1.0,
+                writes_ms: Some(10.0),
+                detected_ms: 1.0,
+                resumed_ms: ms,
+                rearmed_ms: ms,
+                catchup_ms: Some(ms),
+                rearmed: LatencySummary::default(),
+                failed_attempts: 0,
+                set_watches_packets: 1000,
+                events: PairCounts::default(),
+                unexpected: 0,
+                probe: None,
+                server_cpu_ms: None,
+                client_cpu_ms: None,
+                recovery_ms: 1.0,
+                listen_drops: None,
+            })
+        };
+        let mut servers = servers();
+        for s in &mut servers {
+            s.addr = "h:1,h:2,h:3".into();
+        }
+        let runs = (0..2)
+            .flat_map(|round| {
+                (0..2).map(move |s| Run {
+                    server: s,
+                    round,
+                    result: result(times[s][round as usize]),
+                })
+            })
+            .collect();
+        Report::new(Workload::Storm(args), servers, runs)
+    }
+
+    #[test]
+    fn ensemble_bars_show_medians_and_ranges() {
+        let mut second = storm_report([[50.0, 50.0], [1.0, 1.0]]);
+        second.servers[0].label = "watchkeeper, other settings".into();
+        let reports = vec![storm_report([[100.0, 300.0], [900.0, 1100.0]]), second];
+        let (_, with_second) = ensemble_bars(&reports);
+        assert_eq!(with_second.series.len(), 3, "{:?}", with_second.series);
+        assert_eq!(
+            with_second.values[0],
+            [
+                Some((200.0, 100.0, 300.0)),
+                Some((1000.0, 900.0, 1100.0)),
+                Some((50.0, 50.0, 50.0))
+            ],
+            "the first report of a server counts"
+        );
+        let reports = &reports[..1];
+        let (throughput, recovery) = ensemble_bars(reports);
+        assert!(throughput.categories.is_empty());
+        assert_eq!(recovery.categories.len(), 1);
+        assert!(recovery.categories[0].starts_with("storm: 3000 x 10"));
+        assert_eq!(recovery.series, ["watchkeeper 0.1.0", "zookeeper 3.8.4"]);
+        assert_eq!(
+            recovery.values[0],
+            [Some((200.0, 100.0, 300.0)), Some((1000.0, 900.0, 1100.0))]
+        );
+        let plots = plot(reports);
+        assert!(plots.ensemble_throughput.is_none() && plots.fanout.is_none());
+        let svg = plots.ensemble_recovery.expect("a recovery chart");
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        // Two bars plus two legend swatches, a whisker (three lines) on each bar.
+        assert_eq!(svg.matches("<rect x=").count(), 1 + 2 + 2, "{svg}");
+        assert!(svg.contains("zookeeper 3.8.4"));
+        // Bars stay in the plot area.
+        for bar in svg.split("<rect x=\"").skip(2) {
+            let y: f64 = bar
+                .split("y=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .and_then(|v| v.parse().ok())
+                .expect("y");
+            assert!((TOP - 1.0..=HEIGHT - BOTTOM).contains(&y), "{y}");
         }
     }
 

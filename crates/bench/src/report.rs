@@ -51,6 +51,11 @@ pub struct ComparisonRow {
     /// Median on A (`--server`) and on B (`--compare`).
     pub a: Option<f64>,
     pub b: Option<f64>,
+    /// Smallest and largest value over the runs on A and on B.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a_range: Option<(f64, f64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b_range: Option<(f64, f64)>,
     /// B divided by A; `None` when A is 0 or either is missing.
     pub ratio_b_over_a: Option<f64>,
     pub better: Better,
@@ -129,7 +134,11 @@ impl Report {
                 if let Some(s) = self.summary.first() {
                     let mut t = Table::new(&["metric", "unit", &format!("median of {}", s.runs)]);
                     for m in &s.metrics {
-                        t.row(vec![m.name.clone(), m.unit.clone(), fmt_opt(m.value)]);
+                        t.row(vec![
+                            m.name.clone(),
+                            m.unit.clone(),
+                            fmt_with_range(m.value, m.min.zip(m.max), s.runs),
+                        ]);
                     }
                     out.push_str(&t.render());
                 }
@@ -168,8 +177,11 @@ fn summarise(server: usize, runs: &[Run]) -> ServerSummary {
                 .iter()
                 .filter_map(|ms| ms.get(i).and_then(|m| m.value))
                 .collect();
+            let finite = || values.iter().copied().filter(|v| v.is_finite());
             Metric {
                 value: median(&values),
+                min: finite().reduce(f64::min),
+                max: finite().reduce(f64::max),
                 ..m.clone()
             }
         })
@@ -200,6 +212,8 @@ fn compare(a: &ServerSummary, b: &ServerSummary) -> Vec<ComparisonRow> {
                 unit: ma.unit.clone(),
                 a: va,
                 b: vb,
+                a_range: ma.min.zip(ma.max),
+                b_range: mb.min.zip(mb.max),
                 ratio_b_over_a: ratio,
                 better: ma.better,
                 winner,
@@ -233,7 +247,7 @@ fn render_comparison(out: &mut String, report: &Report, rows: &[ComparisonRow]) 
     let runs = report.summary.first().map_or(0, |s| s.runs);
     let _ = writeln!(
         out,
-        "medians of {runs} run(s) per server, alternating A, B; ratio is B/A"
+        "medians (min..max) of {runs} run(s) per server, alternating A, B; ratio is B/A"
     );
     let (a, b) = (
         format!("{} (median)", name(0)),
@@ -256,8 +270,8 @@ fn render_comparison(out: &mut String, report: &Report, rows: &[ComparisonRow]) 
         t.row(vec![
             r.metric.clone(),
             r.unit.clone(),
-            fmt_opt(r.a),
-            fmt_opt(r.b),
+            fmt_with_range(r.a, r.a_range, runs),
+            fmt_with_range(r.b, r.b_range, runs),
             r.ratio_b_over_a.map_or("-".into(), |x| format!("{x:.3}")),
             better,
         ]);
@@ -402,6 +416,97 @@ fn render_result(out: &mut String, result: &WorkloadResult) {
             latency_row(&mut t, "re-register", &r.reregister, 0, None);
             push_indented(out, &t.render());
         }
+        WorkloadResult::Failover(r) => {
+            let _ = writeln!(
+                out,
+                "  killed member {} of {} (the leader); new leader {}; kill took {:.1} ms",
+                r.killed,
+                r.members,
+                r.new_leader.map_or("-".into(), |l| l.to_string()),
+                r.kill_ms
+            );
+            let _ = writeln!(
+                out,
+                "  first write after the kill acknowledged after {} ms through member {}; writer disconnected after {} ms",
+                fmt_num(r.failover_ms),
+                r.acked_by,
+                fmt_opt(r.disconnected_ms)
+            );
+            let _ = writeln!(
+                out,
+                "  after the kill: {} writes sent, {} timed out, {} error replies; {} sessions resumed, {} failed connection attempts; whole again {} ms after the restart",
+                r.attempts,
+                r.timeouts,
+                r.error_replies,
+                r.reconnects,
+                r.connect_failures,
+                fmt_num(r.recovery_ms)
+            );
+            let mut t = latency_table("");
+            latency_row(&mut t, "setData before", &r.before, 0, None);
+            push_indented(out, &t.render());
+        }
+        WorkloadResult::Storm(r) => {
+            let _ = writeln!(
+                out,
+                "  {} sessions x {} watches over {} nodes on {} members; killed member {} ({}), which held {} sessions; initial registration {:.3} s",
+                r.sessions,
+                r.watches_per_session,
+                r.nodes,
+                r.members,
+                r.killed,
+                r.killed_mode.name(),
+                r.orphaned,
+                r.initial_registration_s
+            );
+            let _ = writeln!(
+                out,
+                "  after the kill: {} changes acknowledged {} ms; {} sessions lost their connection ({} losses), last noticed {} ms; all resumed {} ms, all re-armed {} ms ({} setWatches packets, {} failed attempts); catch-up complete {} ms",
+                r.changed,
+                fmt_opt(r.writes_ms),
+                r.disconnected,
+                r.losses,
+                fmt_num(r.detected_ms),
+                fmt_num(r.resumed_ms),
+                fmt_num(r.rearmed_ms),
+                r.set_watches_packets,
+                r.failed_attempts,
+                fmt_opt(r.catchup_ms)
+            );
+            let _ = writeln!(
+                out,
+                "  change events: expected {}, exactly once {}, missing {}, duplicated {}; unexpected {}",
+                r.events.expected,
+                r.events.once,
+                r.events.missing,
+                r.events.duplicated,
+                r.unexpected
+            );
+            if let Some(p) = &r.probe {
+                let _ = writeln!(
+                    out,
+                    "  probe of {} nodes: expected {}, exactly once {}, missing {}, duplicated {}, last after {} ms",
+                    p.nodes,
+                    p.events.expected,
+                    p.events.once,
+                    p.events.missing,
+                    p.events.duplicated,
+                    fmt_opt(p.last_ms)
+                );
+            }
+            let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |x| format!("{x:.0}"));
+            let _ = writeln!(
+                out,
+                "  CPU from the kill until re-armed: survivors {} ms, load generator {} ms; listen-queue drops (machine-wide) {}; whole again {} ms after the restart",
+                cpu(r.server_cpu_ms),
+                cpu(r.client_cpu_ms),
+                r.listen_drops.map_or("-".into(), |d| d.to_string()),
+                fmt_num(r.recovery_ms)
+            );
+            let mut t = latency_table("");
+            latency_row(&mut t, "kill to re-armed", &r.rearmed, 0, None);
+            push_indented(out, &t.render());
+        }
     }
 }
 
@@ -445,6 +550,17 @@ pub fn fmt_num(v: f64) -> String {
 
 fn fmt_opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), fmt_num)
+}
+
+/// A median, with the range of the runs when there were several and they differ:
+/// `1234 (1100..1400)`.
+fn fmt_with_range(v: Option<f64>, range: Option<(f64, f64)>, runs: usize) -> String {
+    match (v, range) {
+        (Some(v), Some((lo, hi))) if runs > 1 && lo < hi => {
+            format!("{} ({}..{})", fmt_num(v), fmt_num(lo), fmt_num(hi))
+        }
+        _ => fmt_opt(v),
+    }
 }
 
 /// A plain-text table: first column left-aligned, the rest right-aligned.
@@ -531,6 +647,9 @@ mod tests {
             total,
             warmup_requests: 3,
             events: 0,
+            members: 1,
+            server_cpu_us_per_op: None,
+            client_cpu_us_per_op: None,
         })
     }
 

@@ -13,15 +13,16 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use watchkeeper_bench::{
-    BenchArgs, BenchError, FanoutArgs, LoadArgs, ReconnectArgs, WatchKind, WatchMode, WatchesArgs,
-    Workload, parse_duration,
+    BenchArgs, BenchError, FailoverArgs, FanoutArgs, KillWhich, LoadArgs, ReconnectArgs, StormArgs,
+    WatchKind, WatchMode, WatchesArgs, Workload, parse_duration, parse_member_pids,
+    split_connect_string,
 };
 
 #[derive(Debug, Args)]
 #[command(about = "Load a ZooKeeper-protocol server (or two, side by side) and report")]
 pub struct BenchCommand {
     #[command(flatten)]
-    common: CommonFlags,
+    common: Box<CommonFlags>,
     #[command(subcommand)]
     workload: WorkloadCommand,
 }
@@ -29,10 +30,11 @@ pub struct BenchCommand {
 /// Flags every workload takes.
 #[derive(Debug, Args)]
 struct CommonFlags {
-    /// The server to load, HOST:PORT.
+    /// The server to load, HOST:PORT; or an ensemble, HOST:PORT,HOST:PORT,... (member N is the
+    /// Nth; read/write/mixed spread their sessions over the members round robin).
     #[arg(long, global = true, default_value_t = BenchArgs::default().server)]
     server: String,
-    /// A second server to compare with; the workload alternates between the two.
+    /// A second server or ensemble to compare with; the workload alternates between the two.
     #[arg(long, global = true)]
     compare: Option<String>,
     /// Times the workload runs on each server; medians are reported.
@@ -50,6 +52,23 @@ struct CommonFlags {
     /// Process id of the compared server.
     #[arg(long, global = true)]
     compare_pid: Option<u32>,
+    /// The --server ensemble's members' pids, in connect-string order: PID or PIDFILE entries,
+    /// comma separated, or one PIDFILE with {id} (e.g. /tmp/wk/m{id}/server.pid). A pid file is
+    /// read again at every use, so it follows a restarted member. Needed by failover and storm
+    /// (what they SIGKILL); read/write/mixed and storm report these processes' CPU time.
+    #[arg(long, global = true, value_name = "LIST")]
+    member_pids: Option<String>,
+    /// The --compare ensemble's members' pids, as --member-pids.
+    #[arg(long, global = true, value_name = "LIST")]
+    compare_member_pids: Option<String>,
+    /// Command (run by sh -c) that restarts a killed member of the --server ensemble and
+    /// returns once it serves; {id} is the member's number (1-based), {addr}, {host} and {port}
+    /// its client address.
+    #[arg(long, global = true, value_name = "CMD")]
+    restart_cmd: Option<String>,
+    /// The same for the --compare ensemble.
+    #[arg(long, global = true, value_name = "CMD")]
+    compare_restart_cmd: Option<String>,
     /// Parent znode of everything the benchmark creates.
     #[arg(long, global = true, default_value_t = BenchArgs::default().root)]
     root: String,
@@ -87,7 +106,14 @@ enum WorkloadCommand {
     Watches(WatchesFlags),
     /// Sessions with watches lose their connections, resume and re-register.
     Reconnect(ReconnectFlags),
-    /// Draw SVG charts (fan-out latency, memory per watch) from saved JSON reports.
+    /// SIGKILL an ensemble's leader: time until a write through a survivor is acknowledged
+    /// (one kill per run; --runs rounds alternate the servers).
+    Failover(FailoverFlags),
+    /// SIGKILL the member holding a third of many watching sessions: time until every orphan
+    /// resumed on a survivor and re-armed its watches, events checked exactly.
+    Storm(StormFlags),
+    /// Draw SVG charts (fan-out latency, memory per watch, ensemble throughput and failover/storm
+    /// times) from saved JSON reports.
     Plot(PlotFlags),
 }
 
@@ -204,6 +230,66 @@ struct ReconnectFlags {
 }
 
 #[derive(Debug, Args)]
+struct FailoverFlags {
+    /// How long the write loop runs before the kill.
+    #[arg(long, default_value_t = Dur(FailoverArgs::default().warmup))]
+    warmup: Dur,
+    /// Deadline of each write attempt; a write that misses it is followed by another.
+    #[arg(long, default_value_t = Dur(FailoverArgs::default().write_timeout))]
+    write_timeout: Dur,
+    /// Pause after a refused connection attempt before trying the next survivor.
+    #[arg(long, default_value_t = Dur(FailoverArgs::default().retry_pause))]
+    retry_pause: Dur,
+    /// Longest the ensemble may take to be whole, to accept a write after the kill, to be
+    /// whole again after the restart (each).
+    #[arg(long, default_value_t = Dur(FailoverArgs::default().timeout))]
+    timeout: Dur,
+    /// Wait after the ensemble is whole again before the next round.
+    #[arg(long, default_value_t = Dur(FailoverArgs::default().settle))]
+    settle: Dur,
+}
+
+#[derive(Debug, Args)]
+struct StormFlags {
+    /// Sessions, spread over the members (session i on member i mod n).
+    #[arg(long, default_value_t = StormArgs::default().sessions)]
+    sessions: usize,
+    /// Data watches per session.
+    #[arg(long, default_value_t = StormArgs::default().watches_per_session)]
+    watches: usize,
+    /// Nodes the watches are spread over (at least --watches).
+    #[arg(long, default_value_t = StormArgs::default().nodes)]
+    nodes: usize,
+    /// Nodes changed right after the kill, while the orphans are away.
+    #[arg(long, default_value_t = StormArgs::default().changed)]
+    changed: usize,
+    /// Which member dies: follower or leader.
+    #[arg(long, default_value_t = StormArgs::default().kill)]
+    kill: KillWhich,
+    /// Registration requests in flight per session before the kill.
+    #[arg(long, default_value_t = StormArgs::default().in_flight)]
+    in_flight: usize,
+    /// Handshakes (connections and resumptions) in progress at once.
+    #[arg(long, default_value_t = StormArgs::default().concurrency)]
+    concurrency: usize,
+    /// Bytes of paths per setWatches packet.
+    #[arg(long, default_value_t = StormArgs::default().batch_bytes)]
+    batch_bytes: usize,
+    /// Wait this long after the last expected event for stray ones.
+    #[arg(long, default_value_t = Dur(StormArgs::default().quiet))]
+    quiet: Dur,
+    /// Pause after a refused connection attempt before the next.
+    #[arg(long, default_value_t = Dur(StormArgs::default().retry_pause))]
+    retry_pause: Dur,
+    /// Longest each phase may take.
+    #[arg(long, default_value_t = Dur(StormArgs::default().timeout))]
+    timeout: Dur,
+    /// Wait after the ensemble is whole again before the run ends.
+    #[arg(long, default_value_t = Dur(StormArgs::default().settle))]
+    settle: Dur,
+}
+
+#[derive(Debug, Args)]
 struct PlotFlags {
     /// Directory the SVG files go to.
     #[arg(long, default_value = ".")]
@@ -253,7 +339,7 @@ impl LoadFlags {
 
 impl BenchCommand {
     /// The library's arguments, or `None` for `plot`, which runs no workload.
-    fn bench_args(&self) -> Option<BenchArgs> {
+    fn bench_args(&self) -> Result<Option<BenchArgs>, BenchError> {
         let workload = match &self.workload {
             WorkloadCommand::Read(f) => Workload::Read(f.args()),
             WorkloadCommand::Write(f) => Workload::Write(f.args()),
@@ -287,10 +373,42 @@ impl BenchCommand {
                 quiet: f.quiet.0,
                 timeout: f.timeout.0,
             }),
-            WorkloadCommand::Plot(_) => return None,
+            WorkloadCommand::Failover(f) => Workload::Failover(FailoverArgs {
+                warmup: f.warmup.0,
+                write_timeout: f.write_timeout.0,
+                retry_pause: f.retry_pause.0,
+                timeout: f.timeout.0,
+                settle: f.settle.0,
+            }),
+            WorkloadCommand::Storm(f) => Workload::Storm(StormArgs {
+                sessions: f.sessions,
+                watches_per_session: f.watches,
+                nodes: f.nodes,
+                changed: f.changed,
+                kill: f.kill,
+                in_flight: f.in_flight,
+                concurrency: f.concurrency,
+                batch_bytes: f.batch_bytes,
+                quiet: f.quiet.0,
+                retry_pause: f.retry_pause.0,
+                timeout: f.timeout.0,
+                settle: f.settle.0,
+            }),
+            WorkloadCommand::Plot(_) => return Ok(None),
         };
         let c = &self.common;
-        Some(BenchArgs {
+        // Pid lists are read against their connect string (a {id} template expands to one
+        // entry per member).
+        let pids = |list: &Option<String>, connect: Option<&String>, flag: &str| {
+            let Some(list) = list else {
+                return Ok(Vec::new());
+            };
+            let connect = connect.ok_or_else(|| {
+                BenchError::Args(format!("--{flag} without the ensemble it belongs to"))
+            })?;
+            parse_member_pids(list, split_connect_string(connect)?.len())
+        };
+        Ok(Some(BenchArgs {
             server: c.server.clone(),
             compare: c.compare.clone(),
             runs: c.runs,
@@ -298,13 +416,21 @@ impl BenchCommand {
             compare_label: c.compare_label.clone(),
             server_pid: c.server_pid,
             compare_pid: c.compare_pid,
+            member_pids: pids(&c.member_pids, Some(&c.server), "member-pids")?,
+            compare_member_pids: pids(
+                &c.compare_member_pids,
+                c.compare.as_ref(),
+                "compare-member-pids",
+            )?,
+            restart_cmd: c.restart_cmd.clone(),
+            compare_restart_cmd: c.compare_restart_cmd.clone(),
             root: c.root.clone(),
             session_timeout: c.session_timeout.0,
             connect_timeout: c.connect_timeout.0,
             progress: !c.no_progress,
             seed: c.seed,
             workload,
-        })
+        }))
     }
 }
 
@@ -316,7 +442,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let args = cmd.bench_args().context("no workload given")?;
+    let args = cmd.bench_args()?.context("no workload given")?;
     // Fail on bad arguments before starting anything.
     args.validate()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -364,18 +490,23 @@ mod tests {
     fn args(line: &[&str]) -> BenchArgs {
         let top = Top::try_parse_from(std::iter::once("bench").chain(line.iter().copied()))
             .unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        top.bench.bench_args().expect("a workload")
+        top.bench
+            .bench_args()
+            .unwrap_or_else(|e| panic!("{line:?}: {e}"))
+            .expect("a workload")
     }
 
     #[test]
     fn defaults_are_the_librarys() {
         assert_eq!(args(&["read"]), BenchArgs::default());
-        let cases: [(&str, Workload); 5] = [
+        let cases: [(&str, Workload); 7] = [
             ("write", Workload::Write(LoadArgs::default())),
             ("mixed", Workload::Mixed(LoadArgs::default())),
             ("fanout", Workload::Fanout(FanoutArgs::default())),
             ("watches", Workload::Watches(WatchesArgs::default())),
             ("reconnect", Workload::Reconnect(ReconnectArgs::default())),
+            ("failover", Workload::Failover(FailoverArgs::default())),
+            ("storm", Workload::Storm(StormArgs::default())),
         ];
         for (name, workload) in cases {
             assert_eq!(args(&[name]).workload, workload, "{name}");
@@ -452,10 +583,94 @@ mod tests {
     }
 
     #[test]
+    fn ensemble_flags_reach_their_fields() {
+        use watchkeeper_bench::PidSource;
+        let a = args(&[
+            "--server",
+            "127.0.0.1:21810,127.0.0.1:21811,127.0.0.1:21812",
+            "--member-pids",
+            "/tmp/wk/m{id}/server.pid",
+            "--restart-cmd",
+            "scripts/ensemble.sh member start {id} /tmp/wk",
+            "--compare",
+            "127.0.0.1:21910,127.0.0.1:21911,127.0.0.1:21912",
+            "--compare-member-pids",
+            "101,102,/tmp/zk/m3/server.pid",
+            "--compare-restart-cmd",
+            "scripts/ensemble.sh member start {id} /tmp/zk",
+            "--runs",
+            "5",
+            "failover",
+            "--write-timeout",
+            "250ms",
+            "--retry-pause",
+            "5ms",
+        ]);
+        a.validate().unwrap();
+        assert_eq!(
+            a.member_pids,
+            (1..=3)
+                .map(|i| PidSource::File(format!("/tmp/wk/m{i}/server.pid").into()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            a.compare_member_pids,
+            [
+                PidSource::Pid(101),
+                PidSource::Pid(102),
+                PidSource::File("/tmp/zk/m3/server.pid".into())
+            ]
+        );
+        assert_eq!(
+            a.restart_cmd.as_deref(),
+            Some("scripts/ensemble.sh member start {id} /tmp/wk")
+        );
+        assert!(a.compare_restart_cmd.is_some());
+        let Workload::Failover(f) = a.workload else {
+            panic!("{:?}", a.workload)
+        };
+        assert_eq!(f.write_timeout, Duration::from_millis(250));
+        assert_eq!(f.retry_pause, Duration::from_millis(5));
+
+        let a = args(&[
+            "--server",
+            "h:1,h:2,h:3",
+            "storm",
+            "--sessions",
+            "300",
+            "--watches",
+            "5",
+            "--nodes",
+            "50",
+            "--kill",
+            "leader",
+        ]);
+        let Workload::Storm(s) = a.workload else {
+            panic!()
+        };
+        assert_eq!(
+            (s.sessions, s.watches_per_session, s.nodes, s.kill),
+            (300, 5, 50, KillWhich::Leader)
+        );
+
+        // A pid list that does not match its ensemble is refused before anything runs.
+        for bad in [
+            &["--server", "h:1,h:2,h:3", "--member-pids", "1,2", "read"][..],
+            &["--compare-member-pids", "5", "read"],
+            &["--server", "h:1,h:2,h:3", "--member-pids", "2,3,x,", "read"],
+        ] {
+            let top =
+                Top::try_parse_from(std::iter::once("bench").chain(bad.iter().copied())).unwrap();
+            assert!(top.bench.bench_args().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
     fn bad_values_are_refused_by_the_parser() {
         for bad in [
             &["read", "--duration", "soon"][..],
             &["fanout", "--mode", "sometimes"],
+            &["storm", "--kill", "everyone"],
             &["read", "--sessions", "-1"],
         ] {
             assert!(

@@ -5,6 +5,12 @@
 //! measured; no request is sent after `warmup + duration` (or once the shared request budget
 //! is spent), except the delete that completes a create already sent, so no node is left
 //! behind. In-flight requests then drain, bounded by the session timeout.
+//!
+//! Against an ensemble the sessions are spread over its members round robin (session i on
+//! member i mod n), so reads are served and writes forwarded by followers too; the setup's
+//! nodes are created through the first member and every member is `sync`ed before loading.
+//! Where the members' pids are known, their CPU time over the measured window is reported
+//! per operation, beside the load generator's own (they share the machine's cores).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,7 +28,7 @@ use crate::args::LoadArgs;
 use crate::conn::{Connection, Incoming};
 use crate::hist::{LatencyHistogram, LatencySummary};
 use crate::pipeline::{
-    close_all, connect_many, create_req, delete_req, ensure_nodes, set_data_req, with_ancestors,
+    close_all, create_req, delete_req, ensure_nodes, set_data_req, with_ancestors,
 };
 use crate::progress::Progress;
 use watchkeeper_proto::CreateMode;
@@ -86,6 +92,20 @@ pub struct LoadResult {
     pub warmup_requests: u64,
     /// Notifications received (none are expected: no watches are set).
     pub events: u64,
+    /// Members the sessions were spread over (1 for a single server).
+    #[serde(default = "one")]
+    pub members: usize,
+    /// CPU time of the server processes (every member) per measured reply, in microseconds,
+    /// over the measured window and the drain; `None` without their pids.
+    #[serde(default)]
+    pub server_cpu_us_per_op: Option<f64>,
+    /// The load generator's own CPU time per measured reply, in microseconds.
+    #[serde(default)]
+    pub client_cpu_us_per_op: Option<f64>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// Chooses each session's next request.
@@ -209,8 +229,9 @@ pub async fn run(ctx: &Ctx<'_>, a: &LoadArgs, read_ratio: f64) -> Result<LoadRes
     let mut paths = with_ancestors(&base);
     paths.extend(keys.iter().cloned());
     ensure_nodes(&mut setup, &paths, &value, true, 256, setup_deadline).await?;
+    crate::ensemble::sync_members(&ctx.target.members, &base, &ctx.opts).await?;
 
-    let conns = connect_many(addr, a.sessions, &ctx.opts).await?;
+    let conns = connect_spread(ctx, a.sessions).await?;
     let start = Instant::now();
     let warm_end = start + a.warmup;
     let end = warm_end + a.duration;
@@ -243,6 +264,18 @@ pub async fn run(ctx: &Ctx<'_>, a: &LoadArgs, read_ratio: f64) -> Result<LoadRes
     }
 
     let ticker = spawn_ticker(ctx, a, plan, start, shared.clone());
+    // CPU times at the end of the warm-up, read by a task that waits for it.
+    let server_pids = ctx.target.server_pids();
+    let cpu_at_warm_end = {
+        let pids = server_pids.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_end.into()).await;
+            (
+                super::cpu_ns(&pids),
+                crate::probe::process_cpu_ns(std::process::id()),
+            )
+        })
+    };
     let mut outcomes = Vec::with_capacity(handles.len());
     let mut conns = Vec::with_capacity(handles.len());
     let mut first_err = None;
@@ -258,6 +291,11 @@ pub async fn run(ctx: &Ctx<'_>, a: &LoadArgs, read_ratio: f64) -> Result<LoadRes
         }
     }
     ticker.abort();
+    let (server_after, own_after) = (
+        super::cpu_ns(&server_pids),
+        crate::probe::process_cpu_ns(std::process::id()),
+    );
+    let (server_before, own_before) = cpu_at_warm_end.await.unwrap_or((None, None));
     let close_deadline = Instant::now() + ctx.opts.connect_timeout;
     let closed = close_all(conns, close_deadline).await;
     let _ = setup.close(close_deadline).await;
@@ -265,7 +303,28 @@ pub async fn run(ctx: &Ctx<'_>, a: &LoadArgs, read_ratio: f64) -> Result<LoadRes
         return Err(e);
     }
     closed?;
-    Ok(summarise(outcomes, warm_end, read_ratio))
+    let mut r = summarise(outcomes, warm_end, read_ratio);
+    r.members = ctx.target.members.len();
+    let per_op = |before: Option<u64>, after: Option<u64>| {
+        let (b, a) = (before?, after?);
+        (r.total.count > 0 && a >= b).then(|| (a - b) as f64 / 1e3 / r.total.count as f64)
+    };
+    r.server_cpu_us_per_op = per_op(server_before, server_after);
+    r.client_cpu_us_per_op = per_op(own_before, own_after);
+    Ok(r)
+}
+
+/// Opens `n` sessions spread over the target's members (session i on member i mod n), at
+/// most [`crate::pipeline::CONNECT_CONCURRENCY`] handshakes at a time; in index order.
+pub async fn connect_spread(ctx: &Ctx<'_>, n: usize) -> Result<Vec<Connection>, BenchError> {
+    use futures::StreamExt;
+    futures::stream::iter(0..n)
+        .map(|i| Connection::connect(ctx.target.member_for(i), &ctx.opts))
+        .buffered(crate::pipeline::CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect()
 }
 
 fn spawn_ticker(
@@ -450,6 +509,9 @@ fn summarise(outcomes: Vec<Outcome>, warm_end: Instant, read_ratio: f64) -> Load
         ops,
         warmup_requests: warmup,
         events,
+        members: 1,
+        server_cpu_us_per_op: None,
+        client_cpu_us_per_op: None,
     }
 }
 

@@ -436,10 +436,13 @@ mod tests {
     use super::*;
 
     fn target(pid: Option<u32>) -> Target {
+        let addr = "127.0.0.1:1".parse().unwrap();
         Target {
-            addr: "127.0.0.1:1".parse().unwrap(),
+            addr,
+            members: vec![addr],
             label: "t".into(),
             pid,
+            control: None,
         }
     }
 
