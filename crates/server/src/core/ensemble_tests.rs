@@ -11,7 +11,7 @@ use watchkeeper_consensus::Proposal;
 use watchkeeper_consensus::node::{Event, Handle};
 use watchkeeper_consensus::state_machine::{ApplyEvent, Committed, CommittedKind};
 use watchkeeper_consensus::status::{Role, Status};
-use watchkeeper_proto::{ConnectRequest, CreateMode, OpCode, Request};
+use watchkeeper_proto::{ConnectRequest, CreateMode, Request};
 use watchkeeper_tree::{DataTree, Entry, Op};
 
 use super::super::{CoreMsg, Incoming};
@@ -350,5 +350,4 @@ fn touches_from_a_follower_name_the_sessions_heard_from() {
     assert!(r.core.touched.contains(&r.session_of(1)));
     r.core.tick(Instant::now());
     assert!(r.core.touched.is_empty(), "sent to the leader at the tick");
-    let _ = OpCode::Ping;
 }
