@@ -378,6 +378,11 @@ impl Handle {
         self.status.borrow().clone()
     }
 
+    /// The member's role as last published (without copying the rest of the status).
+    pub fn role(&self) -> Role {
+        self.status.borrow().role
+    }
+
     /// A receiver of the member's status, for waiting on changes.
     pub fn watch_status(&self) -> watch::Receiver<Status> {
         self.status.clone()
@@ -510,19 +515,13 @@ impl Submitter {
     async fn leader(&self, mut status: watch::Receiver<Status>) -> Option<(NodeId, PeerNode)> {
         let found = tokio::time::timeout(self.leader_wait, async {
             loop {
-                let s = status.borrow_and_update().clone();
-                if let Some(l) = s.leader
-                    && !matches!(s.role, Role::Looking | Role::Stopped)
                 {
-                    let node = s
-                        .members
-                        .voters
-                        .iter()
-                        .chain(&s.members.observers)
-                        .find(|(id, _)| *id == l)
-                        .map(|(_, n)| n.clone())
-                        .unwrap_or_default();
-                    return Some((l, node));
+                    let s = status.borrow_and_update();
+                    if let Some(l) = s.leader
+                        && !matches!(s.role, Role::Looking | Role::Stopped)
+                    {
+                        return Some((l, s.members.node(l).cloned().unwrap_or_default()));
+                    }
                 }
                 if status.changed().await.is_err() {
                     return None;

@@ -77,6 +77,15 @@ pub struct Members {
 }
 
 impl Members {
+    /// The address of member `id`, voter or observer.
+    pub fn node(&self, id: NodeId) -> Option<&PeerNode> {
+        self.voters
+            .iter()
+            .chain(&self.observers)
+            .find(|(i, _)| *i == id)
+            .map(|(_, n)| n)
+    }
+
     pub(crate) fn of(stored: &StoredMembership) -> Members {
         let m = stored.membership();
         let voters: std::collections::BTreeSet<NodeId> = m.voter_ids().collect();

@@ -126,7 +126,7 @@ impl Core {
             return;
         }
         if let Request::Sync(r) = &req
-            && !self.consensus.status().role.leads()
+            && !self.consensus.role().leads()
         {
             // On a follower, sync catches up to the leader's commit point first (ZooKeeper's
             // sync); a leader or a standalone server is there already.

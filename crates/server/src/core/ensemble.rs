@@ -148,16 +148,16 @@ impl Core {
             }
             if let Some(s) = self.sessions.get_mut(&session) {
                 // What waited behind it belonged to the closed connection.
-                s.queue
-                    .retain(|q| !matches!(q, Queued::Write { seq: w } if w == seq));
-                if let ReplyTo::Client { conn, .. } = p.reply {
-                    s.queue.retain(|q| match q {
-                        Queued::Request { conn: c, .. }
-                        | Queued::Ready { conn: c, .. }
-                        | Queued::Sync { conn: c, .. } => *c != conn,
-                        Queued::Write { .. } => true,
-                    });
-                }
+                let closed = match p.reply {
+                    ReplyTo::Client { conn, .. } => Some(conn),
+                    _ => None,
+                };
+                s.queue.retain(|q| match q {
+                    Queued::Write { seq: w } => w != seq,
+                    Queued::Request { conn: c, .. }
+                    | Queued::Ready { conn: c, .. }
+                    | Queued::Sync { conn: c, .. } => Some(*c) != closed,
+                });
             }
         }
     }

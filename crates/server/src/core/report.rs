@@ -99,7 +99,7 @@ impl Core {
             server_stats: status::ServerStats {
                 packets_sent: s.packets_sent,
                 packets_received: s.packets_received,
-                server_state: self.consensus.status().role.mode(),
+                server_state: self.consensus.role().mode(),
                 last_processed_zxid: self.tree.last_zxid(),
                 outstanding_requests: self.pending.len() as u64,
                 avg_latency: s.avg_latency(),
@@ -221,7 +221,7 @@ impl Core {
         let w = &self.watches;
         status::ServerMetrics {
             version: VERSION,
-            server_state: self.consensus.status().role.mode(),
+            server_state: self.consensus.role().mode(),
             avg_latency: s.avg_latency(),
             max_latency: s.latency_max_ms,
             min_latency: s.latency_min_ms.unwrap_or(0),
