@@ -134,14 +134,13 @@ impl Core {
                 ReplyTo::Handshake {
                     conn,
                     read_only_byte,
-                    timeout_ms,
                 },
                 _,
             )) => {
                 let info = self
                     .tree
                     .session(session)
-                    .map(|i| (timeout_ms.unwrap_or(i.timeout_ms), i.password.clone()));
+                    .map(|i| (i.timeout_ms, i.password.clone()));
                 match (info, &applied.result) {
                     (Some((timeout, password)), Ok(_)) => {
                         self.send_connect_response(conn, timeout, session, password, read_only_byte)
@@ -155,6 +154,16 @@ impl Core {
                             c.outbox.close();
                         }
                     }
+                }
+            }
+            Some((ReplyTo::Attach { conn }, _)) => {
+                if let Err(e) = &applied.result {
+                    tracing::info!(
+                        session = format_args!("{session:#x}"),
+                        error = ?e,
+                        "a resumed session could not be attached here (closed meanwhile); closing its connection"
+                    );
+                    self.drop_attached_connection(session, conn);
                 }
             }
             Some((ReplyTo::Nobody, _)) | None => {}

@@ -137,6 +137,7 @@ impl Core {
                         self.sessions.remove(&session);
                     }
                 }
+                ReplyTo::Attach { conn } => self.drop_attached_connection(session, conn),
                 ReplyTo::Nobody => {
                     if let watchkeeper_tree::Op::ExpireSession = p.entry.op
                         && let Some(s) = self.sessions.get_mut(&session)

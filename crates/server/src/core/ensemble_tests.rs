@@ -351,3 +351,91 @@ fn touches_from_a_follower_name_the_sessions_heard_from() {
     r.core.tick(Instant::now());
     assert!(r.core.touched.is_empty(), "sent to the leader at the tick");
 }
+
+/// A connection that resumes another member's session (THEIR_SESSION, password 1s).
+fn resume_theirs(r: &mut Rig, conn: u64) -> Arc<Outbox> {
+    let outbox = Arc::new(Outbox::new(1 << 20));
+    r.core.handle(CoreMsg::Connect {
+        conn,
+        peer: peer(),
+        req: ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 10_000,
+            session_id: THEIR_SESSION,
+            passwd: vec![1; 16],
+            read_only: None,
+        },
+        outbox: outbox.clone(),
+    });
+    outbox
+}
+
+#[test]
+fn a_moved_session_is_answered_at_once_and_its_writes_follow_the_attach() {
+    let mut r = Rig::new();
+    r.commit(vec![their_session()]);
+    let out = resume_theirs(&mut r, 1);
+    assert!(frames(&out) > 0, "answered without waiting for the attach");
+    let attach = r.proposed();
+    assert_eq!(attach.len(), 1);
+    assert!(matches!(
+        Entry::decode(&attach[0].entry).unwrap().op,
+        Op::AttachSession { .. }
+    ));
+    // A read runs at once; a write is proposed behind the attach.
+    let answered = frames(&out);
+    r.request(
+        1,
+        1,
+        Request::Exists(watchkeeper_proto::ExistsRequest {
+            path: "/".into(),
+            watch: false,
+        }),
+    );
+    assert!(frames(&out) > answered, "reads wait for nothing");
+    r.request(1, 2, create("/after"));
+    let write = r.proposed();
+    assert_eq!(write.len(), 1);
+    assert!(
+        write[0].seq > attach[0].seq,
+        "the write is proposed after the attach"
+    );
+    let before = frames(&out);
+    r.commit(attach);
+    r.commit(write);
+    assert!(
+        r.core.tree.node("/after").is_some(),
+        "owned here once attached"
+    );
+    assert!(frames(&out) > before);
+    assert!(out.closed().is_none());
+}
+
+#[test]
+fn a_moved_session_whose_attach_fails_loses_its_connection() {
+    // Expired meanwhile: the expiry drops the connection, and the attach after it fails and
+    // brings nothing back.
+    let mut r = Rig::new();
+    r.commit(vec![their_session()]);
+    let out = resume_theirs(&mut r, 1);
+    let attach = r.proposed();
+    r.commit(vec![foreign(THEIR_SESSION, Op::ExpireSession)]);
+    r.commit(attach);
+    assert!(
+        out.closed().is_some(),
+        "the client learns on its next handshake"
+    );
+    assert!(r.core.tree.session(THEIR_SESSION).is_none());
+    assert!(!r.core.sessions.contains_key(&THEIR_SESSION));
+
+    // Lost: the attach is refused; the session stays for the client's next try.
+    let mut r = Rig::new();
+    r.commit(vec![their_session()]);
+    let out = resume_theirs(&mut r, 1);
+    let attach = r.proposed();
+    r.core.on_event(Event::Rejected(vec![attach[0].seq]));
+    assert!(out.closed().is_some());
+    assert!(r.core.sessions.contains_key(&THEIR_SESSION));
+    assert!(r.core.sessions[&THEIR_SESSION].conn.is_none());
+}

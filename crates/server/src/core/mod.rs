@@ -148,13 +148,12 @@ pub(crate) enum ReplyTo {
         op: watchkeeper_proto::OpCode,
         received: Instant,
     },
-    /// A handshake's answer: a new session's, or (`timeout_ms` set, the one negotiated now) a
-    /// session's that moved here from another server.
-    Handshake {
-        conn: ConnId,
-        read_only_byte: bool,
-        timeout_ms: Option<i32>,
-    },
+    /// A new session's handshake: answered once its creation is applied.
+    Handshake { conn: ConnId, read_only_byte: bool },
+    /// The attach of a session that moved here, answered already: if the attach fails (the
+    /// session was closed meanwhile, or the entry was lost), the connection is closed and the
+    /// client finds out on its next handshake.
+    Attach { conn: ConnId },
     /// Server-internal (expiry, container reaping): nobody to answer.
     Nobody,
 }

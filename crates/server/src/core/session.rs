@@ -145,7 +145,6 @@ impl Core {
                 ReplyTo::Handshake {
                     conn,
                     read_only_byte,
-                    timeout_ms: None,
                 },
             );
             let mut s = Session::restored(timeout_ms, now);
@@ -186,15 +185,20 @@ impl Core {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.session = id;
         }
+        self.send_connect_response(conn, timeout_ms, id, password, read_only_byte);
         if self
             .tree
             .session(id)
             .is_some_and(|info| info.owner != self.incarnation)
         {
             // The session comes from another server (or an earlier run of this one): it is
-            // attached here through the log before the client hears back, so every write that
-            // went out through the old server is either before the attach in the log or fails
-            // with SessionMoved, and the client's order of writes holds across the move.
+            // attached here through the log. Every write that went out through the old server
+            // is then either before the attach in the log or fails with SessionMoved, and every
+            // write the client sends here is proposed after the attach, so the client's order
+            // of writes holds across the move. The client is answered without waiting for the
+            // attach to commit: its reads and watches need nothing from it (this member has
+            // applied everything the client saw), and its writes are ordered behind it anyway.
+            // ZooKeeper, too, answers after a round trip to the leader, not a commit.
             tracing::debug!(
                 session = format_args!("{id:#x}"),
                 "attaching a session that moved here"
@@ -207,20 +211,8 @@ impl Core {
                     owner: self.incarnation,
                 },
             };
-            let seq = self.propose(
-                entry,
-                ReplyTo::Handshake {
-                    conn,
-                    read_only_byte,
-                    timeout_ms: Some(timeout_ms),
-                },
-            );
-            if let Some(s) = self.sessions.get_mut(&id) {
-                s.queue.push_back(Queued::Write { seq });
-            }
-            return;
+            self.propose(entry, ReplyTo::Attach { conn });
         }
-        self.send_connect_response(conn, timeout_ms, id, password, read_only_byte);
     }
 
     fn allocate_session_id(&mut self) -> i64 {
@@ -324,6 +316,20 @@ impl Core {
             && let Some(conn) = s.conn
             && let Some(c) = self.conns.get(&conn)
         {
+            c.outbox.close();
+        }
+    }
+
+    /// Closes the connection of a session whose attach here failed, if it still serves the
+    /// session: the client reconnects and learns the session's fate from that handshake.
+    pub(super) fn drop_attached_connection(&mut self, session: i64, conn: ConnId) {
+        if let Some(s) = self.sessions.get_mut(&session)
+            && s.conn == Some(conn)
+        {
+            s.conn = None;
+            self.watches.remove_session(session);
+        }
+        if let Some(c) = self.conns.remove(&conn) {
             c.outbox.close();
         }
     }
