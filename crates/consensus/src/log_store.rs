@@ -474,6 +474,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 Some(l) => (l.index() + 1).saturating_sub(first) as usize,
                 None => 0,
             };
+            if c.entries.len() > keep {
+                // A leader of a later term has other entries at these indexes: ours were never
+                // committed. Worth a line, since it follows a leader's loss.
+                tracing::info!(
+                    after = last.map_or(0, |l| l.index()),
+                    dropped = c.entries.len() - keep,
+                    "truncating this member's uncommitted log tail"
+                );
+            }
             c.entries.truncate(keep);
         }
         // The WAL index of the last entry kept (0: none).

@@ -5,6 +5,7 @@
 //! Each scenario prints its seed; `WK_SEED=<seed>` reruns it with the same choices.
 
 mod cluster;
+mod crashes;
 mod linearizable;
 mod load;
 mod moves;

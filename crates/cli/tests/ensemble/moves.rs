@@ -159,3 +159,148 @@ fn persistent_watch_events_survive_the_loss_of_the_member_holding_them() {
         assert!(member_holding(&c, watcher.session_id()).is_some_and(|m| m != holder));
     });
 }
+
+/// Queues sequential creates of `/moves/w-` whose data is `letter` and the index (the tag).
+fn queue_creates(
+    conn: &mut watchkeeper_bench::conn::Connection,
+    letter: char,
+    range: std::ops::Range<usize>,
+) {
+    for i in range {
+        let req = watchkeeper_bench::pipeline::create_req(
+            "/moves/w-",
+            format!("{letter}{i}").as_bytes(),
+            watchkeeper_proto::CreateMode::PersistentSequential,
+        );
+        conn.send(&req, i as u64).expect("queue");
+    }
+}
+
+/// Session move with writes in flight (scenario 8): a client pipelines sequential creates
+/// through follower A; A stops reading (SIGSTOP) with some of them still in its socket; the
+/// client's connection drops and it resumes on follower B, where it creates more. When A runs
+/// again it reads the late ones. The client's order must hold: A's writes that landed are a
+/// prefix of what it sent, B's all land after them, and none of A's lands after B's (each
+/// late one fails with SessionMoved, or A drops it with the stale connection).
+#[test]
+fn a_session_moved_with_writes_in_flight_keeps_its_order() {
+    use watchkeeper_bench::conn::{ConnectOptions, Connection, Incoming, SessionCredentials};
+
+    let seed = crate::seed();
+    let c = Cluster::start(3, &[]);
+    let leader = c.wait_for_leader();
+    let a = (leader + 1) % 3;
+    let b = (leader + 2) % 3;
+    // How many go before the pause (landing, some of them answered) and after it (late).
+    let early = 50 + (seed % 200) as usize;
+    let late = 50 + (seed / 200 % 200) as usize;
+    const THROUGH_B: usize = 100;
+    eprintln!("{early} creates before A pauses, {late} sent to it paused, {THROUGH_B} through B");
+    let rt = runtime();
+    rt.block_on(async {
+        let setup = connect(&c.members[leader].addr().to_string()).await;
+        setup
+            .create("/moves", b"", &persistent())
+            .await
+            .expect("parent");
+        let opts = ConnectOptions {
+            session_timeout: SESSION_TIMEOUT,
+            ..ConnectOptions::default()
+        };
+        let mut first = Connection::connect(c.members[a].addr(), &opts)
+            .await
+            .expect("a session on A");
+        queue_creates(&mut first, 'a', 0..early);
+        first.flush().await.expect("send the early creates");
+        // Some answers arrive, so some of A's writes are certainly in the log.
+        let answered = loop {
+            match first.recv().await.expect("replies from A") {
+                Incoming::Reply(r) => {
+                    assert!(r.is_ok(), "create {} through A: error {}", r.tag, r.err);
+                    break r.tag as usize + 1;
+                }
+                Incoming::Event(_) => {}
+            }
+        };
+        c.pause(a);
+        queue_creates(&mut first, 'a', early..early + late);
+        first
+            .flush()
+            .await
+            .expect("the late creates sit in A's socket");
+        let gone = first.detach();
+        eprintln!("{answered} creates through A answered before the move");
+
+        let resume = ConnectOptions {
+            session_timeout: SESSION_TIMEOUT,
+            resume: Some(SessionCredentials {
+                id: gone.credentials.id,
+                passwd: gone.credentials.passwd.clone(),
+            }),
+            last_zxid_seen: gone.last_zxid,
+            ..ConnectOptions::default()
+        };
+        // B may not have applied the last zxid the client saw yet: it refuses until it has.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut second = loop {
+            match Connection::connect(c.members[b].addr(), &resume).await {
+                Ok(conn) => break conn,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("resume on B: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("the session does not resume on B: {e}\n{}", c.logs_tail()),
+            }
+        };
+        assert_eq!(second.session_id(), gone.credentials.id);
+        queue_creates(&mut second, 'b', 0..THROUGH_B);
+        second.flush().await.expect("send through B");
+        let mut acked = 0;
+        while acked < THROUGH_B {
+            if let Incoming::Reply(r) = second.recv().await.expect("replies from B") {
+                assert!(r.is_ok(), "create b{} through B: error {}", r.tag, r.err);
+                assert_eq!(r.tag as usize, acked, "B answers in order");
+                acked += 1;
+            }
+        }
+        c.resume(a);
+        // A reads its late creates and either drops them or proposes them (SessionMoved); wait
+        // until A has caught up, then read the log of creates from every member.
+        let marker = connect(&c.members[a].addr().to_string()).await;
+        marker.sync("/").await.expect("sync on A");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut views = Vec::new();
+        for m in [leader, a, b] {
+            let client = connect(&c.members[m].addr().to_string()).await;
+            client.sync("/").await.expect("sync");
+            let mut names = client.list_children("/moves").await.expect("children");
+            names.sort();
+            let mut datas = Vec::with_capacity(names.len());
+            for n in &names {
+                let (data, _) = client
+                    .get_data(&format!("/moves/{n}"))
+                    .await
+                    .expect("read a create");
+                datas.push(String::from_utf8(data).expect("utf-8"));
+            }
+            views.push(datas);
+        }
+        assert!(views.iter().all(|v| *v == views[0]), "members disagree");
+        let order = &views[0];
+        let from_a = order.iter().take_while(|d| d.starts_with('a')).count();
+        let expected: Vec<String> = (0..from_a)
+            .map(|i| format!("a{i}"))
+            .chain((0..THROUGH_B).map(|j| format!("b{j}")))
+            .collect();
+        assert_eq!(
+            order, &expected,
+            "A's creates that landed are a prefix of what was sent, then all of B's"
+        );
+        assert!(from_a >= answered, "an answered create is missing");
+        eprintln!(
+            "{from_a} of A's {} creates landed ({} late ones did not)",
+            early + late,
+            early + late - from_a
+        );
+    });
+}
