@@ -354,13 +354,18 @@ fn touches_from_a_follower_name_the_sessions_heard_from() {
 
 /// A connection that resumes another member's session (THEIR_SESSION, password 1s).
 fn resume_theirs(r: &mut Rig, conn: u64) -> Arc<Outbox> {
+    resume_theirs_seen(r, conn, 0)
+}
+
+/// The same, from a client that has seen `last_zxid_seen`.
+fn resume_theirs_seen(r: &mut Rig, conn: u64, last_zxid_seen: i64) -> Arc<Outbox> {
     let outbox = Arc::new(Outbox::new(1 << 20));
     r.core.handle(CoreMsg::Connect {
         conn,
         peer: peer(),
         req: ConnectRequest {
             protocol_version: 0,
-            last_zxid_seen: 0,
+            last_zxid_seen,
             timeout: 10_000,
             session_id: THEIR_SESSION,
             passwd: vec![1; 16],
@@ -438,4 +443,18 @@ fn a_moved_session_whose_attach_fails_loses_its_connection() {
     assert!(out.closed().is_some());
     assert!(r.core.sessions.contains_key(&THEIR_SESSION));
     assert!(r.core.sessions[&THEIR_SESSION].conn.is_none());
+}
+
+#[test]
+fn a_client_that_has_seen_more_than_this_member_is_refused() {
+    let mut r = Rig::new();
+    r.commit(vec![their_session()]);
+    let applied = r.core.tree.last_zxid();
+    let out = resume_theirs_seen(&mut r, 1, applied + 1);
+    assert!(out.closed().is_some(), "it must try another member");
+    assert_eq!(frames(&out), 0, "with no answer");
+    assert!(r.proposed().is_empty(), "and nothing attached");
+    let out = resume_theirs_seen(&mut r, 2, applied);
+    assert!(out.closed().is_none());
+    assert!(frames(&out) > 0, "a client level with it is served");
 }
