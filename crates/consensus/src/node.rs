@@ -84,12 +84,6 @@ impl Member {
                 cfg.members.keys().collect::<Vec<_>>()
             )));
         }
-        if let Some((id, _)) = cfg.members.iter().find(|(_, n)| n.observer) {
-            return Err(ConsensusError::Config(format!(
-                "server.{id} is an observer: observers are not supported yet; make every member \
-                 a participant (drop `:observer` from the line and `peerType=observer`)"
-            )));
-        }
         let Opened { store, snapshot } = LogStore::open(&cfg.data_dir, cfg.retain_snapshots)?;
         let start = snapshot.as_ref().map(|(meta, state)| StartState {
             index: meta.last_log_id.map_or(0, |l| l.index()),
@@ -181,17 +175,32 @@ impl Member {
                 shutdown_rx.clone(),
             )));
         }
-        if pristine {
+        if pristine && !me.observer {
             let voters: BTreeMap<NodeId, PeerNode> = cfg
                 .members
                 .iter()
                 .filter(|(_, n)| !n.observer)
                 .map(|(id, n)| (*id, n.clone()))
                 .collect();
-            // Every pristine member initializes with the same voters, which openraft allows.
+            // Every pristine voter initializes with the same voters, which openraft allows. An
+            // observer waits for the leader to add it.
             if let Err(e) = raft.initialize(voters).await {
                 tracing::debug!(error = %e, "initialize");
             }
+        }
+        let observers: BTreeMap<NodeId, PeerNode> = cfg
+            .members
+            .iter()
+            .filter(|(_, n)| n.observer)
+            .map(|(id, n)| (*id, n.clone()))
+            .collect();
+        if !observers.is_empty() {
+            tasks.push(tokio::spawn(add_configured_observers(
+                raft.clone(),
+                observers,
+                handle.status.clone(),
+                shutdown_rx.clone(),
+            )));
         }
         if let Some(c) = committed {
             // Reads must not see a state older than what this member acknowledged before.
@@ -281,6 +290,53 @@ fn check_membership(
         );
     }
     Ok(())
+}
+
+/// In a new ensemble, its first leader adds the configured observers (Raft learners: they get
+/// the log and never vote), all in one membership entry, since `initialize` takes voters only.
+/// Once the membership differs from the bootstrap one (version 0), the log's membership is the
+/// ensemble's and configured lines add no one: a reconfig may have removed an observer on
+/// purpose.
+async fn add_configured_observers(
+    raft: Raft,
+    observers: BTreeMap<NodeId, PeerNode>,
+    mut status: watch::Receiver<Status>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let missing: BTreeMap<NodeId, PeerNode> = {
+            let s = status.borrow_and_update();
+            if s.role == Role::Leader && s.members.version == 0 {
+                observers
+                    .iter()
+                    .filter(|(id, _)| s.members.node(**id).is_none())
+                    .map(|(id, n)| (*id, n.clone()))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            }
+        };
+        if !missing.is_empty() {
+            let ids: Vec<NodeId> = missing.keys().copied().collect();
+            match raft
+                .change_membership(openraft::ChangeMembers::AddNodes(missing), false)
+                .await
+            {
+                Ok(_) => tracing::info!(observers = ?ids, "added the configured observers"),
+                Err(e) => {
+                    // Not leader any more, or a change in progress: try again on the next
+                    // status change or shortly.
+                    tracing::debug!(error = %e, "adding the configured observers");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            changed = status.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, ConsensusError> {
@@ -676,6 +732,19 @@ impl Service {
         *lock(&self.leader_gone) = None;
     }
 
+    /// Whether this member votes (an observer never campaigns).
+    fn is_voter(&self) -> bool {
+        use openraft::async_runtime::watch::WatchReceiver;
+        let me = *self.raft.node_id();
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .membership_config
+            .membership()
+            .voter_ids()
+            .any(|id| id == me)
+    }
+
     fn current_leader(&self) -> Option<NodeId> {
         use openraft::async_runtime::watch::WatchReceiver;
         self.raft.metrics().borrow_watched().current_leader
@@ -766,7 +835,7 @@ impl PeerService for Service {
     }
 
     fn peer_closed(&self, from: NodeId) {
-        if self.current_leader() != Some(from) || self.raft.is_leader() {
+        if self.current_leader() != Some(from) || self.raft.is_leader() || !self.is_voter() {
             return;
         }
         let closed_at = Instant::now();
@@ -832,17 +901,12 @@ mod tests {
     }
 
     #[test]
-    fn an_observer_line_is_refused_until_observers_are_supported() {
+    fn an_observer_opens_like_a_voter() {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = MemberConfig::standalone(dir.path().to_path_buf());
+        cfg.id = 3;
         cfg.members = [(1, node(false)), (2, node(false)), (3, node(true))].into();
-        match Member::open(cfg) {
-            Err(ConsensusError::Config(why)) => {
-                assert!(why.contains("server.3 is an observer"), "{why}")
-            }
-            Err(e) => panic!("wrong error: {e}"),
-            Ok(_) => panic!("an observer was accepted"),
-        }
+        assert!(Member::open(cfg).is_ok());
     }
 
     #[test]

@@ -92,17 +92,24 @@ impl Cluster {
     /// Writes the configuration of an `n`-member ensemble and starts every member.
     /// `extra` lines go into every member's zoo.cfg.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
-        Cluster::start_on(n, extra, false)
+        Cluster::start_on(n, 0, extra, false)
+    }
+
+    /// `voters` participants and then `observers` observers (`:observer`, `peerType=observer`).
+    pub fn start_with_observers(voters: usize, observers: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_on(voters + observers, observers, extra, false)
     }
 
     /// As [`Cluster::start`], each member on an address of its own (127.0.0.2, .3, …), so that
     /// [`Cluster::partition`] can cut the links between members; clients come from 127.0.0.1
     /// and reach every member.
     pub fn start_partitionable(n: usize, extra: &[&str]) -> Cluster {
-        Cluster::start_on(n, extra, true)
+        Cluster::start_on(n, 0, extra, true)
     }
 
-    fn start_on(n: usize, extra: &[&str], own_ips: bool) -> Cluster {
+    /// The last `observers` of the `n` members are observers.
+    fn start_on(n: usize, observers: usize, extra: &[&str], own_ips: bool) -> Cluster {
+        let is_observer = |id: u64| id as usize > n - observers;
         let dir = tempfile::tempdir().expect("temp dir");
         let ports = free_ports(3 * n);
         let members: Vec<Member> = (0..n)
@@ -126,8 +133,13 @@ impl Cluster {
             .iter()
             .map(|m| {
                 let h = m.host();
+                let kind = if is_observer(m.id) {
+                    "observer"
+                } else {
+                    "participant"
+                };
                 format!(
-                    "server.{}={h}:{}:{}:participant;{h}:{}\n",
+                    "server.{}={h}:{}:{}:{kind};{h}:{}\n",
                     m.id, m.ports.quorum, m.ports.election, m.ports.client
                 )
             })
@@ -139,6 +151,9 @@ impl Cluster {
                 "tickTime=200\ninitLimit=10\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n{servers}",
                 m.dir.join("data").display()
             );
+            if is_observer(m.id) {
+                cfg.push_str("peerType=observer\n");
+            }
             for line in extra {
                 cfg.push_str(line);
                 cfg.push('\n');

@@ -9,6 +9,7 @@ mod crashes;
 mod linearizable;
 mod load;
 mod moves;
+mod observers;
 mod partitions;
 
 use std::time::Duration;
