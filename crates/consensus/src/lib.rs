@@ -8,12 +8,14 @@
 //!   for snapshots.
 //! - `net`: the peer transport (plain TCP, length-prefixed postcard frames).
 //! - `node`: starting a member, proposing, forwarding to the leader, status.
+//! - `reconfig`: membership changes (ZooKeeper's reconfig), carried out by the leader.
 
 pub mod config;
 pub mod error;
 pub mod log_store;
 pub mod net;
 pub mod node;
+pub mod reconfig;
 pub mod snapshot;
 pub mod state_machine;
 pub mod status;
@@ -22,6 +24,7 @@ mod storage_tests;
 pub mod types;
 
 pub use error::ConsensusError;
+pub use reconfig::{ReconfigError, ReconfigRequest};
 pub use types::{
     ForwardRequest, ForwardResponse, NodeId, PeerNode, Proposal, SnapshotData, TypeConfig,
 };

@@ -55,6 +55,11 @@ pub enum Event {
     },
     /// At the leader: sessions another member heard from.
     Touch(Vec<(i64, u32)>),
+    /// The outcome of a reconfig: the configuration version in force after it.
+    Reconfigured {
+        token: u64,
+        result: Result<u64, crate::reconfig::ReconfigError>,
+    },
 }
 
 /// A member opened from its data directory, not yet running. Its [`Handle`] can be given to
@@ -224,7 +229,7 @@ impl Member {
                 id: cfg.id,
                 bind_ip,
                 events,
-                clients: HashMap::new(),
+                clients: Arc::default(),
                 leader_wait: cfg.timing.election_max * 2,
             }
             .run(submit_rx, status_rx.clone()),
@@ -369,6 +374,7 @@ enum Submit {
     Propose(Vec<Proposal>),
     ReadIndex(u64),
     Touch(Vec<(i64, u32)>),
+    Reconfig(u64, crate::reconfig::ReconfigRequest),
 }
 
 /// What the core holds: non-blocking submission and the member's status. Cheap to clone.
@@ -427,6 +433,12 @@ impl Handle {
         if !sessions.is_empty() {
             let _ = self.submit.send(Submit::Touch(sessions));
         }
+    }
+
+    /// Asks the leader for a membership change; answered by [`Event::Reconfigured`] with
+    /// `token`.
+    pub fn reconfig(&self, token: u64, req: crate::reconfig::ReconfigRequest) {
+        let _ = self.submit.send(Submit::Reconfig(token, req));
     }
 
     /// The member's status as last published.
@@ -516,7 +528,9 @@ struct Submitter {
     id: NodeId,
     bind_ip: IpAddr,
     events: mpsc::UnboundedSender<Event>,
-    clients: HashMap<NodeId, Arc<ForwardClient>>,
+    /// One forward client per leader, shared with the tasks that call it (two clients to one
+    /// leader would fence each other off).
+    clients: Arc<Mutex<HashMap<NodeId, Arc<ForwardClient>>>>,
     /// How long work waits for a leader before it is refused.
     leader_wait: Duration,
 }
@@ -553,6 +567,7 @@ impl Submitter {
                     self.propose(leader, batch).await
                 }
                 Submit::ReadIndex(token) => self.read_index(leader, token),
+                Submit::Reconfig(token, req) => self.reconfig(status.clone(), token, req),
                 Submit::Touch(sessions) => {
                     if let Some((id, node)) = leader
                         && id != self.id
@@ -568,8 +583,15 @@ impl Submitter {
     }
 
     /// The current leader, waiting up to `leader_wait` for one.
-    async fn leader(&self, mut status: watch::Receiver<Status>) -> Option<(NodeId, PeerNode)> {
-        let found = tokio::time::timeout(self.leader_wait, async {
+    async fn leader(&self, status: watch::Receiver<Status>) -> Option<(NodeId, PeerNode)> {
+        Submitter::wait_for_leader(status, self.leader_wait).await
+    }
+
+    async fn wait_for_leader(
+        mut status: watch::Receiver<Status>,
+        leader_wait: Duration,
+    ) -> Option<(NodeId, PeerNode)> {
+        let found = tokio::time::timeout(leader_wait, async {
             loop {
                 {
                     let s = status.borrow_and_update();
@@ -589,18 +611,7 @@ impl Submitter {
     }
 
     fn client(&mut self, id: NodeId, node: &PeerNode) -> Arc<ForwardClient> {
-        self.clients
-            .entry(id)
-            .or_insert_with(|| {
-                Arc::new(ForwardClient::new(
-                    self.id,
-                    id,
-                    node.clone(),
-                    self.bind_ip,
-                    NetConfig::default(),
-                ))
-            })
-            .clone()
+        shared_client(&self.clients, self.id, self.bind_ip, id, node)
     }
 
     async fn propose(&mut self, leader: Option<(NodeId, PeerNode)>, batch: Vec<Proposal>) {
@@ -639,12 +650,58 @@ impl Submitter {
                     }
                     Err(e) => {
                         tracing::info!(leader = id, error = %e, "forwarding to the leader failed");
-                        self.clients.remove(&id);
+                        lock(&self.clients).remove(&id);
                         let _ = self.events.send(Event::Unknown(seqs));
                     }
                 }
             }
         }
+    }
+
+    /// Sends a reconfig to the leader, again (at most a few times) when the leader changes
+    /// under it, as when the change removes the leader.
+    fn reconfig(
+        &mut self,
+        status: watch::Receiver<Status>,
+        token: u64,
+        req: crate::reconfig::ReconfigRequest,
+    ) {
+        use crate::reconfig::ReconfigError;
+        const ATTEMPTS: usize = 3;
+        let raft = self.raft.clone();
+        let me = self.id;
+        let bind_ip = self.bind_ip;
+        let clients = self.clients.clone();
+        let events = self.events.clone();
+        let leader_wait = self.leader_wait;
+        tokio::spawn(async move {
+            let mut result = Err(ReconfigError::NotLeader);
+            for _ in 0..ATTEMPTS {
+                let leader = Submitter::wait_for_leader(status.clone(), leader_wait).await;
+                result = match leader {
+                    None => Err(ReconfigError::NotLeader),
+                    Some((id, _)) if id == me => crate::reconfig::execute(&raft, req.clone()).await,
+                    Some((id, node)) => {
+                        // The member's one forward connection: calls on it are pipelined, so a
+                        // reconfig that takes seconds holds up no write behind it.
+                        let client = shared_client(&clients, me, bind_ip, id, &node);
+                        match client.call(ForwardRequest::Reconfig(req.clone())).await {
+                            Ok(ForwardResponse::Reconfigured(r)) => r,
+                            Ok(other) => Err(ReconfigError::Failed(format!(
+                                "unexpected answer {other:?}"
+                            ))),
+                            Err(e) => Err(ReconfigError::Failed(e.to_string())),
+                        }
+                    }
+                };
+                if result != Err(ReconfigError::NotLeader) {
+                    break;
+                }
+                // Let the new leader settle before trying it.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let _ = events.send(Event::Reconfigured { token, result });
+        });
     }
 
     fn read_index(&mut self, leader: Option<(NodeId, PeerNode)>, token: u64) {
@@ -676,6 +733,28 @@ impl Submitter {
             }
         }
     }
+}
+
+/// The forward client of member `me` for leader `id`, made at first use.
+fn shared_client(
+    clients: &Mutex<HashMap<NodeId, Arc<ForwardClient>>>,
+    me: NodeId,
+    bind_ip: IpAddr,
+    id: NodeId,
+    node: &PeerNode,
+) -> Arc<ForwardClient> {
+    lock(clients)
+        .entry(id)
+        .or_insert_with(|| {
+            Arc::new(ForwardClient::new(
+                me,
+                id,
+                node.clone(),
+                bind_ip,
+                NetConfig::default(),
+            ))
+        })
+        .clone()
 }
 
 /// Takes proposals into the local Raft (which must lead): the returned future resolves once
@@ -881,6 +960,12 @@ impl PeerService for Service {
                 tracing::trace!(from, sessions = sessions.len(), "touches");
                 let _ = self.events.send(Event::Touch(sessions));
                 Box::pin(async { ForwardResponse::Touched })
+            }
+            ForwardRequest::Reconfig(req) => {
+                let raft = self.raft.clone();
+                Box::pin(async move {
+                    ForwardResponse::Reconfigured(crate::reconfig::execute(&raft, req).await)
+                })
             }
         }
     }

@@ -112,6 +112,8 @@ pub enum ForwardRequest {
     ReadIndex,
     /// Sessions heard from since the last touch (ZooKeeper's learner ping), with their timeouts.
     Touch(Vec<(i64, u32)>),
+    /// A membership change (ZooKeeper's reconfig).
+    Reconfig(crate::reconfig::ReconfigRequest),
 }
 
 /// The leader's answer to a [`ForwardRequest`].
@@ -125,6 +127,8 @@ pub enum ForwardResponse {
     /// The index a `sync` must wait for, or why the leader cannot give one.
     ReadIndex(Result<u64, String>),
     Touched,
+    /// The configuration version after a reconfig, or why it was not made.
+    Reconfigured(Result<u64, crate::reconfig::ReconfigError>),
 }
 
 /// Snapshot bytes as they travel and sit in memory: the snapshot file's payload (see

@@ -21,23 +21,7 @@ impl Config {
         };
         if let Some(e) = &self.ensemble {
             m.id = e.my_id;
-            m.members = e
-                .servers
-                .iter()
-                .map(|s| {
-                    (
-                        s.id,
-                        PeerNode {
-                            host: s.host.clone(),
-                            quorum_port: s.quorum_port,
-                            election_port: s.election_port,
-                            client_host: s.client_host.clone(),
-                            client_port: s.client_port,
-                            observer: s.observer,
-                        },
-                    )
-                })
-                .collect();
+            m.members = e.servers.iter().map(|s| (s.id, peer_node(s))).collect();
         }
         m
     }
@@ -47,5 +31,17 @@ impl Config {
         self.ensemble
             .as_ref()
             .map_or(DEFAULT_SYNC_LIMIT, |e| e.sync_limit)
+    }
+}
+
+/// A `server.N` line as the membership holds it.
+pub(crate) fn peer_node(s: &crate::config::server_line::ServerLine) -> PeerNode {
+    PeerNode {
+        host: s.host.clone(),
+        quorum_port: s.quorum_port,
+        election_port: s.election_port,
+        client_host: s.client_host.clone(),
+        client_port: s.client_port,
+        observer: s.observer,
     }
 }

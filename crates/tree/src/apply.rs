@@ -87,6 +87,7 @@ impl DataTree {
             op => self.sub_op(&mut cx, op).map(|(r, _)| r),
         };
         self.last_zxid = zxid;
+        self.last_time = self.last_time.max(entry.time);
         match result {
             Ok(r @ OpResult::MultiFailed(_)) => Applied {
                 result: Ok(r),
@@ -255,6 +256,7 @@ impl DataTree {
                 .is_some_and(|s| s.owner != 0 && s.owner != proposer);
         if moved {
             self.last_zxid = zxid;
+            self.last_time = self.last_time.max(entry.time);
             return Applied::failed(ErrorCode::SessionMoved);
         }
         self.apply(zxid, entry)

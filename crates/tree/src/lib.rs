@@ -26,6 +26,7 @@
 
 pub mod acl;
 mod apply;
+mod config_node;
 mod entry;
 mod ip;
 mod node;

@@ -23,7 +23,9 @@ use crate::path;
 use crate::tree::{DataTree, SessionInfo};
 
 const MAGIC: &[u8; 4] = b"WKTS";
-const FORMAT_VERSION: u8 = 3;
+const FORMAT_VERSION: u8 = 4;
+/// The format before the last entry's time was kept (read as time 0).
+const FORMAT_WITHOUT_TIME: u8 = 3;
 
 /// Smallest encodings, to bound claimed counts by the input before reserving anything.
 const MIN_SESSION_LEN: usize = 8 + 4 + 4 + 8;
@@ -72,6 +74,7 @@ impl DataTree {
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
         out.write_i64(self.last_zxid);
+        out.write_i64(self.last_time);
 
         out.write_i32(self.sessions.len() as i32);
         for (id, s) in &self.sessions {
@@ -132,12 +135,15 @@ impl DataTree {
                     needed: 1,
                     remaining: 0,
                 }))?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_WITHOUT_TIME {
             return Err(SnapshotDecodeError::UnsupportedVersion(version));
         }
         let mut r = JuteReader::new(rest);
         let mut t = DataTree::empty();
         t.last_zxid = r.read_i64()?;
+        if version == FORMAT_VERSION {
+            t.last_time = r.read_i64()?;
+        }
 
         for _ in 0..read_count(&mut r, MIN_SESSION_LEN)? {
             let id = r.read_i64()?;

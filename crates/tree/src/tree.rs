@@ -44,6 +44,8 @@ pub struct DataTree {
     pub(crate) acl_refs: HashMap<Arc<[Acl]>, u64>,
     pub(crate) data_size: u64,
     pub(crate) last_zxid: i64,
+    /// The time of the last applied entry (see `config_node.rs`).
+    pub(crate) last_time: i64,
 }
 
 impl Default for DataTree {
@@ -86,6 +88,7 @@ impl DataTree {
             acl_refs: HashMap::new(),
             data_size: 0,
             last_zxid: 0,
+            last_time: 0,
         }
     }
 

@@ -44,6 +44,34 @@ impl Member {
         std::net::Ipv4Addr::from(self.ip).to_string()
     }
 
+    /// This member's `server.N=` line (with the `server.N=` part).
+    pub fn server_line(&self, observer: bool) -> String {
+        let h = self.host();
+        let kind = if observer { "observer" } else { "participant" };
+        format!(
+            "server.{}={h}:{}:{}:{kind};{h}:{}",
+            self.id, self.ports.quorum, self.ports.election, self.ports.client
+        )
+    }
+
+    /// Writes the member's data directory, myid and zoo.cfg.
+    fn write_config(&self, servers: &str, observer: bool, extra: &[String]) {
+        std::fs::create_dir_all(self.dir.join("data")).expect("member dir");
+        std::fs::write(self.dir.join("data/myid"), format!("{}\n", self.id)).expect("myid");
+        let mut cfg = format!(
+            "tickTime=200\ninitLimit=10\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n{servers}",
+            self.dir.join("data").display()
+        );
+        if observer {
+            cfg.push_str("peerType=observer\n");
+        }
+        for line in extra {
+            cfg.push_str(line);
+            cfg.push('\n');
+        }
+        std::fs::write(self.dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
@@ -62,6 +90,8 @@ impl Member {
 pub struct Cluster {
     pub members: Vec<Member>,
     bin: PathBuf,
+    /// The lines every member's zoo.cfg gets besides the ensemble's.
+    extra: Vec<String>,
     // Last, so the directories outlive the processes.
     _dir: TempDir,
 }
@@ -131,38 +161,16 @@ impl Cluster {
             .collect();
         let servers: String = members
             .iter()
-            .map(|m| {
-                let h = m.host();
-                let kind = if is_observer(m.id) {
-                    "observer"
-                } else {
-                    "participant"
-                };
-                format!(
-                    "server.{}={h}:{}:{}:{kind};{h}:{}\n",
-                    m.id, m.ports.quorum, m.ports.election, m.ports.client
-                )
-            })
+            .map(|m| format!("{}\n", m.server_line(is_observer(m.id))))
             .collect();
+        let extra: Vec<String> = extra.iter().map(|l| l.to_string()).collect();
         for m in &members {
-            std::fs::create_dir_all(m.dir.join("data")).expect("member dir");
-            std::fs::write(m.dir.join("data/myid"), format!("{}\n", m.id)).expect("myid");
-            let mut cfg = format!(
-                "tickTime=200\ninitLimit=10\nsyncLimit=10\ndataDir={}\n4lw.commands.whitelist=*\nmaxClientCnxns=0\n{servers}",
-                m.dir.join("data").display()
-            );
-            if is_observer(m.id) {
-                cfg.push_str("peerType=observer\n");
-            }
-            for line in extra {
-                cfg.push_str(line);
-                cfg.push('\n');
-            }
-            std::fs::write(m.dir.join("zoo.cfg"), cfg).expect("zoo.cfg");
+            m.write_config(&servers, is_observer(m.id), &extra);
         }
         let mut c = Cluster {
             members,
             bin: PathBuf::from(env!("CARGO_BIN_EXE_watchkeeper")),
+            extra,
             _dir: dir,
         };
         for i in 0..n {
@@ -193,6 +201,44 @@ impl Cluster {
             .spawn()
             .expect("start watchkeeper serve");
         m.child = Some(child);
+    }
+
+    /// Starts a new process as an observer that is not in the ensemble yet (its zoo.cfg lists
+    /// the members and itself), for a reconfig to add; returns its index.
+    pub fn add_observer_process(&mut self) -> usize {
+        let ports = free_ports(3);
+        let id = self.members.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+        let base = self.members[0]
+            .dir
+            .parent()
+            .expect("cluster dir")
+            .to_path_buf();
+        let m = Member {
+            id,
+            ip: [127, 0, 0, 1],
+            ports: Ports {
+                client: ports[0],
+                quorum: ports[1],
+                election: ports[2],
+            },
+            dir: base.join(format!("m{id}")),
+            child: None,
+        };
+        let mut servers: String = self
+            .members
+            .iter()
+            .map(|o| {
+                let observer = std::fs::read_to_string(o.dir.join("zoo.cfg"))
+                    .is_ok_and(|c| c.contains("peerType=observer"));
+                format!("{}\n", o.server_line(observer))
+            })
+            .collect();
+        servers.push_str(&format!("{}\n", m.server_line(true)));
+        m.write_config(&servers, true, &self.extra);
+        self.members.push(m);
+        let i = self.members.len() - 1;
+        self.spawn(i);
+        i
     }
 
     /// SIGKILL: the member dies at once, as in a crash.

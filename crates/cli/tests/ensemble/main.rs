@@ -11,6 +11,7 @@ mod load;
 mod moves;
 mod observers;
 mod partitions;
+mod reconfig;
 
 use std::time::Duration;
 

@@ -41,8 +41,12 @@ impl Core {
         let zxid = c.index as i64;
         let p = match c.kind {
             CommittedKind::Proposal(p) => p,
-            CommittedKind::Blank | CommittedKind::Membership(_) => {
+            CommittedKind::Blank => {
                 self.tree.note_applied(zxid);
+                return;
+            }
+            CommittedKind::Membership(members) => {
+                self.apply_membership(zxid, &members);
                 return;
             }
         };
@@ -213,7 +217,7 @@ impl Core {
 
     /// Fires the watches of one applied entry's changes. `acls[i]` is the ACL that READ is
     /// checked against before the event of `changes[i]` is delivered.
-    fn notify(&mut self, zxid: i64, changes: &[Change], acls: &[Arc<[Acl]>]) {
+    pub(super) fn notify(&mut self, zxid: i64, changes: &[Change], acls: &[Arc<[Acl]>]) {
         debug_assert_eq!(changes.len(), acls.len());
         let mut targets = Vec::new();
         for (change, acl) in changes.iter().zip(acls) {

@@ -77,6 +77,10 @@ impl Core {
             self.reply_in_order(conn, session_id, frame, true);
             return;
         }
+        if let Request::Reconfig(r) = &req {
+            self.reconfig(conn, session_id, xid, r);
+            return;
+        }
         if op == OpCode::CloseSession {
             self.close_session(
                 session_id,
@@ -171,7 +175,8 @@ impl Core {
             };
             match s.queue.front() {
                 None | Some(Queued::Write { .. }) => return,
-                Some(Queued::Sync { target, .. }) => match target {
+                Some(Queued::Sync { target, .. } | Queued::Reconfig { target, .. }) => match target
+                {
                     Some(t) if *t <= self.tree.last_zxid() => {}
                     _ => return,
                 },
@@ -197,6 +202,13 @@ impl Core {
                     if close_after && let Some(c) = self.conns.get(&conn) {
                         c.outbox.close();
                     }
+                }
+                Some(Queued::Reconfig {
+                    conn, xid, token, ..
+                }) => {
+                    self.syncs.remove(&token);
+                    let frame = self.reconfig_reply(xid);
+                    self.send_frame(conn, frame);
                 }
                 Some(Queued::Sync {
                     conn,

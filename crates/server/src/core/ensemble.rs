@@ -102,6 +102,7 @@ impl Core {
             Event::Rejected(seqs) => self.fail_proposals(&seqs, "refused by Raft"),
             Event::Unknown(seqs) => self.fail_proposals(&seqs, "lost with the leader"),
             Event::ReadIndex { token, index } => self.sync_target(token, index),
+            Event::Reconfigured { token, result } => self.reconfigured(token, result),
             Event::Touch(sessions) => {
                 let now = self.now();
                 for (id, _timeout) in sessions {
@@ -157,7 +158,8 @@ impl Core {
                     Queued::Write { seq: w } => w != seq,
                     Queued::Request { conn: c, .. }
                     | Queued::Ready { conn: c, .. }
-                    | Queued::Sync { conn: c, .. } => Some(*c) != closed,
+                    | Queued::Sync { conn: c, .. }
+                    | Queued::Reconfig { conn: c, .. } => Some(*c) != closed,
                 });
             }
         }

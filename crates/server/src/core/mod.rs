@@ -32,6 +32,7 @@ mod dispatch;
 mod ensemble;
 mod journal;
 mod read;
+mod reconfig;
 mod reply;
 mod report;
 mod session;

@@ -42,7 +42,7 @@ impl Core {
         self.conns.get(&conn).map(|c| c.session).unwrap_or(0)
     }
 
-    fn allowed(&self, conn: ConnId, node_acl: &[Acl], perm: i32) -> bool {
+    pub(super) fn allowed(&self, conn: ConnId, node_acl: &[Acl], perm: i32) -> bool {
         acl::check(node_acl, perm, self.auth_of(conn))
     }
 

@@ -31,6 +31,15 @@ pub(crate) enum Queued {
         token: u64,
         target: Option<i64>,
     },
+    /// A reconfig: everything behind it waits until this member has applied the configuration
+    /// the leader made (`target`, unknown until the leader answers); its reply is
+    /// `/zookeeper/config` then.
+    Reconfig {
+        conn: ConnId,
+        xid: i32,
+        token: u64,
+        target: Option<i64>,
+    },
     /// A request that must not run before the writes ahead of it.
     Request {
         conn: ConnId,
