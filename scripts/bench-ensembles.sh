@@ -11,9 +11,13 @@
 #   BENCH_SMOKE=1 scripts/bench-ensembles.sh OUT   # a smoke-sized run (about a minute)
 #
 # Environment:
-#   BENCH_WORKLOADS  which to run, in order (default: read write failover storm failover-fast)
+#   BENCH_WORKLOADS  which to run, in order (default: read write failover storm failover-fast
+#                    obs-read obs-fanout obs-write)
 #                    failover-fast: failover against a Watchkeeper ensemble with Raft timings
 #                    shortened by WK_FAST_CFG, beside the same ZooKeeper ensemble
+#                    obs-*: 3 voters + 2 observers of each server; obs-read and obs-fanout
+#                    spread sessions and watchers over all five (Watchkeeper against
+#                    ZooKeeper), obs-write compares Watchkeeper's 3 + 2 with its 3 voters alone
 #   WK_FAST_CFG      default "watchkeeper.raft.heartbeatMs=50
 #                    watchkeeper.raft.electionTimeoutMinMs=300 watchkeeper.raft.electionTimeoutMaxMs=500"
 #   WK_BIN           the watchkeeper binary (default: target/release/watchkeeper, honouring
@@ -30,7 +34,7 @@ REPO_ROOT=$(cd "$HERE/.." && pwd)
 mkdir -p "$1"
 OUT=$(cd "$1" && pwd)
 : "${WK_BIN:=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/watchkeeper}"
-: "${BENCH_WORKLOADS:=read write failover storm failover-fast}"
+: "${BENCH_WORKLOADS:=read write failover storm failover-fast obs-read obs-fanout obs-write}"
 : "${WK_FAST_CFG:=watchkeeper.raft.heartbeatMs=50 watchkeeper.raft.electionTimeoutMinMs=300 watchkeeper.raft.electionTimeoutMaxMs=500}"
 : "${BENCH_SMOKE:=0}"
 export WK_BIN
@@ -40,11 +44,16 @@ if [[ $BENCH_SMOKE == 1 ]]; then
     LOAD=(--runs 1 --duration 1s --warmup 500ms)
     FAILOVER=(--runs 2 failover --warmup 300ms --settle 0s)
     STORM=(--runs 1 storm --sessions 300 --watches 5 --nodes 100 --changed 10)
+    FANOUT=(--runs 1 fanout --watchers 100 --rounds 3 --warmup-rounds 1)
 else
     LOAD=(--runs 3 --duration 5s)
     FAILOVER=(--runs 7 failover)
     STORM=(--runs 3 storm --sessions 3000 --watches 10)
+    FANOUT=(--runs 3 fanout --watchers 1000 --rounds 20 --warmup-rounds 5)
 fi
+# 3 voters + 2 observers, on ports of their own.
+OBS_WK=(ENSEMBLE_SERVER=watchkeeper ENSEMBLE_SIZE=5 ENSEMBLE_OBSERVERS=2 ENSEMBLE_PORT=22110)
+OBS_ZK=(ENSEMBLE_SERVER=zookeeper ENSEMBLE_SIZE=5 ENSEMBLE_OBSERVERS=2 ENSEMBLE_PORT=22210)
 
 started=()
 sampler=
@@ -140,6 +149,26 @@ for w in $BENCH_WORKLOADS; do
         up wk-fast ENSEMBLE_SERVER=watchkeeper ENSEMBLE_PORT=22010 WK_EXTRA_CFG="$WK_FAST_CFG"
         up zk ENSEMBLE_SERVER=zookeeper
         bench failover-fast wk-fast zk --label "watchkeeper, Raft 50/300/500 ms" "${FAILOVER[@]}"
+        ;;
+    obs-read | obs-fanout)
+        down wk
+        down wk-fast
+        down zk
+        up wk-obs "${OBS_WK[@]}"
+        up zk-obs "${OBS_ZK[@]}"
+        if [[ $w == obs-read ]]; then
+            bench obs-read wk-obs zk-obs --label "watchkeeper 3+2" --compare-label "zookeeper 3+2" read "${LOAD[@]}"
+        else
+            bench obs-fanout wk-obs zk-obs --label "watchkeeper 3+2" --compare-label "zookeeper 3+2" "${FANOUT[@]}"
+        fi
+        ;;
+    obs-write)
+        down zk-obs
+        down zk
+        down wk-fast
+        up wk-obs "${OBS_WK[@]}"
+        up wk ENSEMBLE_SERVER=watchkeeper
+        bench obs-write wk-obs wk --label "watchkeeper 3+2" --compare-label "watchkeeper 3" write "${LOAD[@]}"
         ;;
     *)
         echo "unknown workload '$w' in BENCH_WORKLOADS" >&2

@@ -12,6 +12,7 @@
 # Environment:
 #   ENSEMBLE_SERVER  watchkeeper (default) or zookeeper
 #   ENSEMBLE_SIZE    number of members, 1..9 (default 3); the server lines list all of them
+#   ENSEMBLE_OBSERVERS  how many of them (the last ones) are observers (default 0)
 #   ENSEMBLE_PORT    client port of member 1 (default 21810); the ports of the others follow
 #                    from it, see lib/ensemble.sh (21810 -> clients 21810-21812, peers
 #                    21820-21825)
@@ -32,6 +33,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/ensemble.sh"
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 : "${ENSEMBLE_SERVER:=watchkeeper}"
 : "${ENSEMBLE_SIZE:=3}"
+: "${ENSEMBLE_OBSERVERS:=0}"
 : "${ENSEMBLE_PORT:=21810}"
 : "${WK_BIN:=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/watchkeeper}"
 : "${WK_SERVE_ARGS:=}"
@@ -74,7 +76,7 @@ start() {
     refuse_busy_port "$(ensemble_quorum_port "$ENSEMBLE_PORT" "$id")"
     refuse_busy_port "$(ensemble_election_port "$ENSEMBLE_PORT" "$id")"
     mkdir -p "$dir/data"
-    write_ensemble_cfg "$ENSEMBLE_PORT" "$ENSEMBLE_SIZE" "$id" "$dir"
+    write_ensemble_cfg "$ENSEMBLE_PORT" "$ENSEMBLE_SIZE" "$id" "$dir" "$ENSEMBLE_OBSERVERS"
     echo "---- $(date '+%F %T') start member $id of $ENSEMBLE_SIZE ($ENSEMBLE_SERVER) ----" \
         >>"$dir/server.log"
     case $ENSEMBLE_SERVER in

@@ -17,6 +17,7 @@
 # Environment, for start (later commands read it back from DIR/ensemble.env):
 #   ENSEMBLE_SERVER  watchkeeper (default) or zookeeper
 #   ENSEMBLE_SIZE    members, 1..9 (default 3)
+#   ENSEMBLE_OBSERVERS  how many of them, the last ones, are observers (default 0)
 #   ENSEMBLE_PORT    client port of member 1; default 21810 for Watchkeeper and 21910 for
 #                    ZooKeeper, so both ensembles can run side by side (ports: lib/ensemble.sh)
 #   WK_EXTRA_CFG     Watchkeeper only: zoo.cfg lines to add, separated by spaces or newlines,
@@ -61,6 +62,7 @@ save_env() {
     {
         printf 'ENSEMBLE_SERVER=%q\n' "$ENSEMBLE_SERVER"
         printf 'ENSEMBLE_SIZE=%q\n' "$ENSEMBLE_SIZE"
+        printf 'ENSEMBLE_OBSERVERS=%q\n' "$ENSEMBLE_OBSERVERS"
         printf 'ENSEMBLE_PORT=%q\n' "$ENSEMBLE_PORT"
         printf 'WK_EXTRA_CFG=%q\n' "${WK_EXTRA_CFG:-}"
         printf 'WK_REAL_BIN=%q\n' "$WK_REAL_BIN"
@@ -72,7 +74,7 @@ member() {
     local action=$1 id=$2 dir=$3
     load_env "$dir"
     local -a env=(ENSEMBLE_SERVER="$ENSEMBLE_SERVER" ENSEMBLE_SIZE="$ENSEMBLE_SIZE"
-        ENSEMBLE_PORT="$ENSEMBLE_PORT")
+        ENSEMBLE_OBSERVERS="${ENSEMBLE_OBSERVERS:-0}" ENSEMBLE_PORT="$ENSEMBLE_PORT")
     if [[ $ENSEMBLE_SERVER == watchkeeper ]]; then
         # The wrapper adds WK_EXTRA_CFG to zoo.cfg and execs the real binary (same pid).
         env+=(WK_BIN="$HERE/lib/wk-extra-cfg.sh" WK_REAL_BIN="$WK_REAL_BIN"
@@ -86,6 +88,8 @@ start_all() {
     local -a pids=()
     : "${ENSEMBLE_SERVER:=watchkeeper}"
     : "${ENSEMBLE_SIZE:=3}"
+    : "${ENSEMBLE_OBSERVERS:=0}"
+    ((ENSEMBLE_OBSERVERS < ENSEMBLE_SIZE)) || die "ENSEMBLE_OBSERVERS must leave at least one participant"
     case $ENSEMBLE_SERVER in
     watchkeeper) : "${ENSEMBLE_PORT:=21810}" ;;
     zookeeper) : "${ENSEMBLE_PORT:=21910}" ;;

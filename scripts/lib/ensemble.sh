@@ -16,20 +16,29 @@ ensemble_quorum_port() { echo $(($1 + 10 + 2 * ($2 - 1))); }
 # ensemble_election_port BASE N
 ensemble_election_port() { echo $(($1 + 11 + 2 * ($2 - 1))); }
 
-# write_ensemble_cfg BASE SIZE ID DIR: write_zoo_cfg's settings for member ID, then one
-# `server.N=127.0.0.1:quorum:election:participant;127.0.0.1:client` line per member (ZooKeeper
-# 3.5+ syntax, which both servers read; the client address agrees with clientPort), and the
-# member's id in DIR/data/myid.
+# ensemble_role SIZE OBSERVERS N: participant, or observer for the last OBSERVERS members.
+ensemble_role() {
+    if (($3 > $1 - $2)); then echo observer; else echo participant; fi
+}
+
+# write_ensemble_cfg BASE SIZE ID DIR [OBSERVERS]: write_zoo_cfg's settings for member ID, then
+# one `server.N=127.0.0.1:quorum:election:ROLE;127.0.0.1:client` line per member (ZooKeeper
+# 3.5+ syntax, which both servers read; the client address agrees with clientPort; the last
+# OBSERVERS members, default 0, are observers and say `peerType=observer` in their own file),
+# and the member's id in DIR/data/myid.
 write_ensemble_cfg() {
-    local base=$1 size=$2 id=$3 dir=$4 n
+    local base=$1 size=$2 id=$3 dir=$4 observers=${5:-0} n
     write_zoo_cfg "$(ensemble_client_port "$base" "$id")" "$dir"
     {
         # kazoo's own ensemble harness (kazoo.testing.common) uses these limits.
         echo "initLimit=4"
         echo "syncLimit=2"
         for ((n = 1; n <= size; n++)); do
-            echo "server.$n=127.0.0.1:$(ensemble_quorum_port "$base" "$n"):$(ensemble_election_port "$base" "$n"):participant;127.0.0.1:$(ensemble_client_port "$base" "$n")"
+            echo "server.$n=127.0.0.1:$(ensemble_quorum_port "$base" "$n"):$(ensemble_election_port "$base" "$n"):$(ensemble_role "$size" "$observers" "$n");127.0.0.1:$(ensemble_client_port "$base" "$n")"
         done
+        if [[ $(ensemble_role "$size" "$observers" "$id") == observer ]]; then
+            echo "peerType=observer"
+        fi
     } >>"$dir/zoo.cfg"
     echo "$id" >"$dir/data/myid"
 }
@@ -41,8 +50,8 @@ server_mode() {
     four_letter "$1" srvr | sed -n 's/^Mode: *//p' | tr -d '\r'
 }
 
-# wait_in_quorum PORT PIDFILE LOG [SIZE]: waits until the member's own `srvr` says leader or
-# follower, i.e. it has joined a quorum and serves clients (standalone too when SIZE is 1). A member started before the others of a fresh
+# wait_in_quorum PORT PIDFILE LOG [SIZE]: waits until the member's own `srvr` says leader,
+# follower or observer, i.e. it has joined a quorum and serves clients (standalone too when SIZE is 1). A member started before the others of a fresh
 # ensemble waits for them, so start every member of a new ensemble at once.
 wait_in_quorum() {
     local port=$1 pidfile=$2 log=$3 size=${4:-3} mode=
@@ -54,7 +63,7 @@ wait_in_quorum() {
         fi
         mode=$(server_mode "$port")
         case $mode in
-        leader | follower) return 0 ;;
+        leader | follower | observer) return 0 ;;
         standalone) ((size == 1)) && return 0 ;;
         esac
         sleep 0.3

@@ -1,4 +1,5 @@
-//! `fanout`: N watcher sessions watch one node; one writer changes it once per round.
+//! `fanout`: N watcher sessions watch one node; one writer changes it once per round. Against
+//! an ensemble the watchers are spread over its members round robin, the writer is on the first.
 //!
 //! A round starts when every watcher's watch is armed (one-shot watches are re-armed by each
 //! watcher as soon as it hears the previous event). The clock starts just before the writer's
@@ -26,7 +27,7 @@ use crate::BenchError;
 use crate::args::{FanoutArgs, WatchMode};
 use crate::conn::{Connection, Incoming};
 use crate::hist::{LatencyHistogram, LatencySummary, median, quantile_sorted};
-use crate::pipeline::{connect_many, ensure_nodes, set_data_req, with_ancestors};
+use crate::pipeline::{ensure_nodes, set_data_req, with_ancestors};
 use crate::progress::Progress;
 
 /// One round's outcome.
@@ -107,8 +108,11 @@ pub async fn run(ctx: &Ctx<'_>, a: &FanoutArgs) -> Result<FanoutResult, BenchErr
         super::setup_deadline(4),
     )
     .await?;
+    // Against an ensemble the watchers are spread over its members (watcher i on member
+    // i mod n); every member must have the node before they watch it.
+    crate::ensemble::sync_members(&ctx.target.members, &node, &ctx.opts).await?;
 
-    let conns = connect_many(addr, a.watchers, &ctx.opts).await?;
+    let conns = super::load::connect_spread(ctx, a.watchers).await?;
     // Two messages per watcher per round at most (heard, re-armed), so sends never wait.
     let (tx, mut rx) = mpsc::channel(2 * a.watchers + 64);
     let (stop_tx, stop_rx) = watch::channel(false);
