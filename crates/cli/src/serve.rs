@@ -77,11 +77,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let exit_on_failure = cfg.exit_on_storage_failure;
         let server = RunningServer::start(cfg).await?;
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        server.shutdown().await;
-        Ok(())
+        let failure = tokio::select! {
+            () = wait_for_signal() => None,
+            why = server.storage_failure(), if exit_on_failure => Some(why),
+        };
+        match failure {
+            None => {
+                tracing::info!("shutting down");
+                server.shutdown().await;
+                Ok(())
+            }
+            Some(why) => {
+                tracing::error!(error = %why, "the data directory failed; this server takes no more writes and stops");
+                server.shutdown().await;
+                anyhow::bail!(
+                    "stopped: the write-ahead log failed ({why}); no write was acknowledged after \
+                     the failure. Fix the data directory (free space, disk errors) and restart: \
+                     every acknowledged write is recovered from it"
+                )
+            }
+        }
     })
 }
 

@@ -62,6 +62,9 @@ pub struct Status {
     pub followers: Vec<FollowerProgress>,
     /// Leader only: when a quorum last acknowledged this leader.
     pub quorum_acked: Option<Instant>,
+    /// Why Raft stopped on its own (a storage failure), if it did: the member can take no
+    /// more writes and should say so and stop.
+    pub fatal: Option<String>,
 }
 
 impl Status {
@@ -78,6 +81,7 @@ impl Status {
             members: Members::default(),
             followers: Vec::new(),
             quorum_acked: None,
+            fatal: None,
         }
     }
 
@@ -120,6 +124,10 @@ impl Status {
                 use openraft::Instant as _;
                 Instant::now() - t.elapsed()
             }),
+            fatal: match &m.running_state {
+                Ok(()) | Err(openraft::error::Fatal::Stopped) => None,
+                Err(e) => Some(e.to_string()),
+            },
         }
     }
 }

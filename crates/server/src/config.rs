@@ -54,6 +54,10 @@ pub struct Config {
     /// Recent watch events kept for exact catch-up of persistent watches after a reconnect;
     /// 0 turns catch-up off (ZooKeeper's behaviour).
     pub event_journal_size: usize,
+    /// Whether `watchkeeper serve` exits (non-zero) when the write-ahead log fails. When not,
+    /// the member stays up with no leader: it takes no writes, and serves read-only clients
+    /// when read-only mode is enabled.
+    pub exit_on_storage_failure: bool,
     /// This server's id as given by the caller (a `--my-id` flag); it takes precedence over
     /// `<dataDir>/myid`. The id is resolved while `zoo.cfg` is applied, so set this first (see
     /// [`Config::load_zoo_cfg`]). Ignored without server lines.
@@ -86,6 +90,7 @@ impl Default for Config {
             max_outbound_bytes: 64 << 20,
             max_watches_per_session: None,
             event_journal_size: 65_536,
+            exit_on_storage_failure: true,
             my_id: None,
             ensemble: None,
             raft_timing: RaftTiming::default(),
@@ -376,6 +381,7 @@ impl Config {
                     let n = num(u32::MAX as u64)? as usize;
                     self.max_watches_per_session = (n > 0).then_some(n);
                 }
+                "watchkeeper.exitOnStorageFailure" => self.exit_on_storage_failure = flag()?,
                 "watchkeeper.eventJournalSize" => {
                     self.event_journal_size = num(16_000_000)? as usize;
                 }

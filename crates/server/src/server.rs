@@ -119,6 +119,25 @@ impl RunningServer {
         })
     }
 
+    /// Resolves, with the reason, if Raft stops on its own (the write-ahead log failed): from
+    /// then on this member takes no writes. Pending forever otherwise.
+    pub async fn storage_failure(&self) -> String {
+        let mut status = self.consensus.handle().watch_status();
+        loop {
+            if let Some(why) = status.borrow_and_update().fatal.clone() {
+                return why;
+            }
+            if status.changed().await.is_err() {
+                // The status publisher is gone: Raft stopped; its last word was read above.
+                return status
+                    .borrow()
+                    .fatal
+                    .clone()
+                    .unwrap_or_else(|| "Raft stopped".to_owned());
+            }
+        }
+    }
+
     /// The address clients connect to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr

@@ -26,7 +26,10 @@ impl Core {
             return Answer::Ready(Report::NotAllowed(cmd));
         }
         let report = match cmd {
-            "ruok" => Report::Ruok,
+            "ruok" => match self.consensus.status().fatal {
+                None => Report::Ruok,
+                Some(why) => Report::Failed(why),
+            },
             "isro" => Report::IsReadOnly(status::IsReadOnly { read_only: false }),
             "gtmk" | "stmk" => Report::TraceMask(status::TraceMask { tracemask: 0 }),
             "srvr" => Report::ServerSummary(self.server_summary()),
@@ -346,6 +349,7 @@ mod tests {
                 progress(4, Some(10)),
             ],
             quorum_acked: None,
+            fatal: None,
         }
     }
 

@@ -28,6 +28,8 @@ pub(crate) enum Report {
     NotAllowed(&'static str),
     /// `ruok`.
     Ruok,
+    /// `ruok` of a member whose storage failed: why (it takes no more writes).
+    Failed(String),
     /// `isro`.
     IsReadOnly(IsReadOnly),
     /// `gtmk` and `stmk`.

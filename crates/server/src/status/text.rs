@@ -14,6 +14,8 @@ pub(crate) fn render(report: &Report) -> String {
             format!("{cmd} is not executed because it is not in the whitelist.\n")
         }
         Report::Ruok => "imok".to_string(),
+        // Anything but "imok" fails ZooKeeper's health checks; this one also says why.
+        Report::Failed(why) => format!("not ok: {why}\n"),
         Report::IsReadOnly(r) => if r.read_only { "ro" } else { "rw" }.to_string(),
         Report::TraceMask(m) => m.tracemask.to_string(),
         Report::ServerSummary(s) => server_summary(s, None),
